@@ -1,0 +1,213 @@
+use super::*;
+use crate::message::MessageContext;
+
+fn message(kind: MessageKind, id: &str, user: Option<&str>, anonymous: Option<&str>, at_ms: i64) -> Message {
+    Message {
+        kind,
+        message_id: id.to_owned(),
+        user_id: user.map(str::to_owned),
+        anonymous_id: anonymous.map(str::to_owned),
+        previous_id: None,
+        group_id: None,
+        name: (kind == MessageKind::Track).then(|| "Product Viewed".to_owned()),
+        timestamp_ms: at_ms,
+        received_at_ms: at_ms,
+        traits: None,
+        context: MessageContext::default(),
+        raw: "{}".into(),
+    }
+}
+
+fn granting(mut m: Message) -> Message {
+    m.context.consent_categories = vec![("Analytics".into(), true), ("Personalization".into(), true)];
+    m
+}
+
+fn identify(id: &str, user: &str, anonymous: Option<&str>, traits: serde_json::Value, at_ms: i64) -> Message {
+    let mut m = granting(message(MessageKind::Identify, id, Some(user), anonymous, at_ms));
+    m.traits = traits.as_object().cloned();
+    m
+}
+
+fn state(mode: ConsentMode) -> LiveState {
+    LiveState::new(LiveConfig { consent_mode: mode, ..LiveConfig::default() })
+}
+
+#[test]
+fn an_anonymous_visitor_who_logs_in_keeps_his_history() {
+    let mut live = state(ConsentMode::OptIn);
+    let mut facts = FactBatch::default();
+    for i in 0..3 {
+        let m = granting(message(MessageKind::Track, &format!("m{i}"), None, Some("anon-1"), i * 1000));
+        assert_eq!(live.apply_message(m, &mut facts), ApplyOutcome::Stored);
+    }
+    live.apply_message(identify("m9", "user-1", Some("anon-1"), serde_json::json!({"name": "Ada"}), 5000), &mut facts);
+    let profile = live.find_profile("user-1").expect("profile by userId");
+    assert_eq!(profile.timeline.len(), 4);
+    assert_eq!(live.find_profile("anon-1").map(|p| p.id), Some(profile.id));
+    assert_eq!(live.profile_count(), 1);
+}
+
+#[test]
+fn two_anonymous_ids_that_identify_as_one_user_merge() {
+    let mut live = state(ConsentMode::OptIn);
+    let mut facts = FactBatch::default();
+    live.apply_message(granting(message(MessageKind::Page, "a", None, Some("phone"), 1)), &mut facts);
+    live.apply_message(granting(message(MessageKind::Page, "b", None, Some("laptop"), 2)), &mut facts);
+    assert_eq!(live.profile_count(), 2);
+    live.apply_message(identify("c", "user-7", Some("phone"), serde_json::json!({}), 3), &mut facts);
+    live.apply_message(identify("d", "user-7", Some("laptop"), serde_json::json!({}), 4), &mut facts);
+    assert_eq!(live.profile_count(), 1);
+    let profile = live.find_profile("laptop").expect("merged profile");
+    assert_eq!(profile.timeline.len(), 4);
+    assert_eq!(facts.merges.len(), 1);
+    assert_eq!(live.member_ids(profile.id).len(), 2);
+}
+
+#[test]
+fn a_shared_device_does_not_merge_two_users() {
+    let mut live = state(ConsentMode::OptOut);
+    let mut facts = FactBatch::default();
+    live.apply_message(identify("a", "alice", Some("family-ipad"), serde_json::json!({}), 1), &mut facts);
+    live.apply_message(identify("b", "bob", Some("family-ipad"), serde_json::json!({}), 2), &mut facts);
+    assert_ne!(live.find_profile("alice").map(|p| p.id), live.find_profile("bob").map(|p| p.id));
+}
+
+#[test]
+fn an_explicit_alias_merges_a_former_user_id() {
+    let mut live = state(ConsentMode::OptOut);
+    let mut facts = FactBatch::default();
+    live.apply_message(identify("a", "old-id", None, serde_json::json!({"plan": "free"}), 1), &mut facts);
+    live.apply_message(identify("b", "new-id", None, serde_json::json!({}), 2), &mut facts);
+    let mut alias = message(MessageKind::Alias, "c", Some("new-id"), None, 3);
+    alias.previous_id = Some("old-id".into());
+    live.apply_message(alias, &mut facts);
+    assert_eq!(live.profile_count(), 1);
+    let profile = live.find_profile("old-id").expect("aliased");
+    assert_eq!(profile.user_id(), Some("new-id"));
+    assert!(profile.identities.iter().any(|(_, v)| &**v == "old-id"));
+}
+
+#[test]
+fn without_consent_under_opt_in_only_a_count_is_kept() {
+    let mut live = state(ConsentMode::OptIn);
+    let mut facts = FactBatch::default();
+    let outcome = live.apply_message(message(MessageKind::Track, "x", None, Some("anon"), 1), &mut facts);
+    assert_eq!(outcome, ApplyOutcome::Reduced);
+    assert_eq!(live.profile_count(), 0);
+    assert!(facts.events.is_empty() && facts.identities.is_empty());
+    assert_eq!(facts.reduced_counts.len(), 1);
+    assert_eq!(facts.receipts.len(), 1);
+}
+
+#[test]
+fn revoking_analytics_in_a_message_reduces_that_message_itself() {
+    let mut live = state(ConsentMode::OptIn);
+    let mut facts = FactBatch::default();
+    live.apply_message(granting(message(MessageKind::Track, "a", None, Some("anon"), 1)), &mut facts);
+    let mut revoke = message(MessageKind::Track, "b", None, Some("anon"), 2);
+    revoke.context.consent_categories = vec![("Analytics".into(), false)];
+    assert_eq!(live.apply_message(revoke, &mut facts), ApplyOutcome::Reduced);
+    assert_eq!(facts.consents.len(), 3);
+    let later = message(MessageKind::Track, "c", None, Some("anon"), 3);
+    assert_eq!(live.apply_message(later, &mut facts), ApplyOutcome::Reduced);
+}
+
+#[test]
+fn opt_out_mode_stores_until_denied() {
+    let mut live = state(ConsentMode::OptOut);
+    let mut facts = FactBatch::default();
+    assert_eq!(live.apply_message(message(MessageKind::Page, "a", None, Some("anon"), 1), &mut facts), ApplyOutcome::Stored);
+}
+
+#[test]
+fn identify_traits_carry_consent_and_are_not_stored_as_traits() {
+    let mut live = state(ConsentMode::OptIn);
+    let mut facts = FactBatch::default();
+    let mut m = message(MessageKind::Identify, "a", Some("u"), None, 1);
+    m.traits = serde_json::json!({"email": "u@example.com", "consent": {"analytics": true, "email": false, "policy_version": "v2"}})
+        .as_object()
+        .cloned();
+    assert_eq!(live.apply_message(m, &mut facts), ApplyOutcome::Stored);
+    let profile = live.find_profile("u").expect("profile");
+    assert_eq!(profile.traits.len(), 1);
+    let email = profile.consent.decision(ConsentPurpose::Email).expect("email decision");
+    assert!(!email.granted);
+    assert_eq!(email.source, ConsentSource::IdentifyTraits);
+    assert_eq!(email.policy_version.as_deref(), Some("v2"));
+}
+
+#[test]
+fn a_retried_message_is_applied_once() {
+    let mut live = state(ConsentMode::OptOut);
+    let mut facts = FactBatch::default();
+    let m = message(MessageKind::Track, "same", None, Some("anon"), 1);
+    assert_eq!(live.apply_message(m.clone(), &mut facts), ApplyOutcome::Stored);
+    assert_eq!(live.apply_message(m, &mut facts), ApplyOutcome::Duplicate);
+    assert_eq!(facts.events.len(), 1);
+}
+
+#[test]
+fn the_dedup_window_forgets_old_ids_and_respects_its_bound() {
+    let mut ids = RecentMessageIds::new(1_000, 3);
+    assert!(ids.insert("a", 0));
+    assert!(!ids.insert("a", 10));
+    assert!(ids.insert("b", 20));
+    assert!(ids.insert("c", 2_000));
+    // "a" and "b" fell out of the one-second window.
+    assert!(ids.insert("a", 2_001));
+    assert!(ids.insert("d", 2_002));
+    assert!(ids.insert("e", 2_003));
+    assert!(ids.len() <= 3);
+}
+
+#[test]
+fn replaying_the_facts_rebuilds_the_same_state() {
+    let mut live = state(ConsentMode::OptIn);
+    let mut all = FactBatch::default();
+    let script = vec![
+        granting(message(MessageKind::Page, "1", None, Some("phone"), 1_000)),
+        granting(message(MessageKind::Track, "2", None, Some("laptop"), 2_000_000)),
+        identify("3", "u1", Some("phone"), serde_json::json!({"city": "Berlin"}), 3_000),
+        identify("4", "u1", Some("laptop"), serde_json::json!({"city": "Paris"}), 9_000_000),
+        message(MessageKind::Track, "5", None, Some("stranger"), 5),
+        granting(message(MessageKind::Track, "6", Some("u1"), None, 20_000_000)),
+    ];
+    for m in script {
+        live.apply_message(m, &mut all);
+    }
+    let mut rebuilt = state(ConsentMode::OptIn);
+    for f in &all.identities {
+        rebuilt.replay_identity(f);
+    }
+    for f in &all.merges {
+        rebuilt.replay_merge(f);
+    }
+    for f in &all.traits {
+        rebuilt.replay_trait(f);
+    }
+    for f in &all.consents {
+        rebuilt.replay_consent(f);
+    }
+    for e in &all.events {
+        rebuilt.replay_event(&StoredEventColumns {
+            seq: e.seq,
+            profile_id: e.profile_id,
+            kind: e.kind,
+            name: e.name.as_deref(),
+            message_id: &e.message_id,
+            timestamp_ms: e.timestamp_ms,
+            received_at_ms: e.received_at_ms,
+        });
+    }
+    let original = live.find_profile("u1").expect("original");
+    let copy = rebuilt.find_profile("u1").expect("rebuilt");
+    assert_eq!(original.timeline, copy.timeline);
+    assert_eq!(original.sessions, copy.sessions);
+    assert_eq!(original.consent, copy.consent);
+    assert_eq!(original.traits.len(), copy.traits.len());
+    let city = live.symbols.get("city").expect("interned");
+    assert_eq!(original.trait_json(city), Some("\"Paris\""));
+    assert_eq!(rebuilt.profile_count(), live.profile_count());
+    assert_eq!(rebuilt.next_seq(), live.next_seq());
+}

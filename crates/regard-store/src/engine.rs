@@ -1,0 +1,459 @@
+//! The single writer: group commit of everything that changes state.
+//!
+//! **Invariant:** a reply of `Ok` is sent only after the transaction holding the message's
+//! facts has committed (and synced, per [`SyncMode`]). Live state is updated just before the
+//! commit, so a concurrent reader may see a change up to one group commit before it is
+//! durable; if a commit fails the writer stops, every waiting and later sender gets an error,
+//! and a restart rebuilds the live state from what is on disk.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use regard_core::catalog::Product;
+use regard_core::facts::{FactBatch, ProfileId};
+use regard_core::live::{ApplyOutcome, ConsentUpdate, LiveConfig, LiveState};
+use regard_core::message::Message;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::sqlite::{ReplayStats, SqliteReader, SqliteStore, StoreError, SyncMode};
+use crate::stats::EngineStats;
+
+/// The lock file that keeps two processes from writing one data directory.
+pub const LOCK_FILE: &str = "regard.lock";
+
+/// Settings of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where the database lives (created if missing).
+    pub data_dir: PathBuf,
+    /// How commits sync.
+    pub sync: SyncMode,
+    /// Live-state settings (consent mode, dedup window).
+    pub live: LiveConfig,
+    /// A group commit takes at most about this many messages.
+    pub max_group_messages: usize,
+    /// Requests waiting for the writer before senders are told to back off.
+    pub queue_capacity: usize,
+    /// How long a sender waits for room in the queue before giving up.
+    pub enqueue_timeout: Duration,
+    /// Read connections for the API.
+    pub read_connections: usize,
+}
+
+impl EngineConfig {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> EngineConfig {
+        EngineConfig {
+            data_dir: data_dir.into(),
+            sync: SyncMode::Full,
+            live: LiveConfig::default(),
+            max_group_messages: 20_000,
+            queue_capacity: 8_192,
+            enqueue_timeout: Duration::from_secs(2),
+            read_connections: 4,
+        }
+    }
+}
+
+/// Why the engine could not take a write.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The queue stayed full: the client should retry later.
+    #[error("the writer is overloaded; retry later")]
+    Overloaded,
+    /// The writer has stopped (shutdown, or a failed commit).
+    #[error("the writer has stopped: {0}")]
+    Stopped(String),
+    /// The data directory is used by another process.
+    #[error("data directory {0} is in use by another regard process")]
+    Locked(PathBuf),
+    /// A storage fault.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file-system fault around the store.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What became of the messages of one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestReceipt {
+    /// Stored whole.
+    pub stored: u32,
+    /// Retries dropped.
+    pub duplicates: u32,
+    /// Kept in reduced form (no `analytics` consent).
+    pub reduced: u32,
+}
+
+enum Command {
+    Ingest(Vec<Message>, oneshot::Sender<Result<IngestReceipt, String>>),
+    Consent(ConsentUpdate, oneshot::Sender<Result<Option<ProfileId>, String>>),
+    Products(Vec<Product>, oneshot::Sender<Result<usize, String>>),
+}
+
+impl Command {
+    fn weight(&self) -> usize {
+        match self {
+            Command::Ingest(messages, _) => messages.len(),
+            Command::Consent(..) => 1,
+            Command::Products(products, _) => products.len(),
+        }
+    }
+}
+
+enum Outcome {
+    Ingest(IngestReceipt),
+    Consent(Option<ProfileId>),
+    Products(usize),
+}
+
+/// The storage engine: live state, the writer thread and read connections.
+pub struct Engine {
+    sender: Mutex<Option<mpsc::Sender<Command>>>,
+    state: Arc<RwLock<LiveState>>,
+    reader: SqliteReader,
+    stats: Arc<EngineStats>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    config: EngineConfig,
+    replay: ReplayStats,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("data_dir", &self.config.data_dir).finish()
+    }
+}
+
+fn lock_data_dir(dir: &Path) -> Result<File, EngineError> {
+    std::fs::create_dir_all(dir)?;
+    let file = File::options().create(true).truncate(false).write(true).open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(EngineError::Locked(dir.to_owned())),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
+impl Engine {
+    /// Opens the store in the configured directory, rebuilds the live state from its facts and
+    /// starts the writer thread. `progress` hears how many events were replayed.
+    pub fn open(config: EngineConfig, progress: &mut dyn FnMut(u64)) -> Result<Engine, EngineError> {
+        let lock = lock_data_dir(&config.data_dir)?;
+        let mut store = SqliteStore::open(&config.data_dir, config.sync)?;
+        let mut state = LiveState::new(config.live.clone());
+        let replay = store.replay(&mut state, progress)?;
+        let reader = SqliteReader::open(&config.data_dir, config.read_connections)?;
+        let state = Arc::new(RwLock::new(state));
+        let stats = Arc::new(EngineStats::default());
+        let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
+        let writer = {
+            let state = Arc::clone(&state);
+            let stats = Arc::clone(&stats);
+            let max_group = config.max_group_messages.max(1);
+            std::thread::Builder::new()
+                .name("regard-writer".into())
+                .spawn(move || run_writer(store, state, stats, receiver, max_group))?
+        };
+        Ok(Engine {
+            sender: Mutex::new(Some(sender)),
+            state,
+            reader,
+            stats,
+            writer: Mutex::new(Some(writer)),
+            config,
+            replay,
+            _lock: lock,
+        })
+    }
+
+    /// What the start-up replay loaded.
+    pub fn replay_stats(&self) -> ReplayStats {
+        self.replay
+    }
+
+    /// The settings the engine runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// A read guard on the live state. Hold it briefly: the writer waits for it.
+    pub fn state(&self) -> RwLockReadGuard<'_, LiveState> {
+        self.state.read()
+    }
+
+    /// Read connections to the stored facts.
+    pub fn reader(&self) -> &SqliteReader {
+        &self.reader
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// Whether the writer is still accepting work.
+    pub fn is_healthy(&self) -> bool {
+        self.sender.lock().as_ref().is_some_and(|s| !s.is_closed())
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<Command>, EngineError> {
+        self.sender.lock().clone().ok_or_else(|| EngineError::Stopped("shut down".into()))
+    }
+
+    async fn submit<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command) -> Result<T, EngineError> {
+        let sender = self.sender()?;
+        let (reply, answer) = oneshot::channel();
+        match tokio::time::timeout(self.config.enqueue_timeout, sender.send(make(reply))).await {
+            Err(_) => return Err(EngineError::Overloaded),
+            Ok(Err(_)) => return Err(EngineError::Stopped("writer gone".into())),
+            Ok(Ok(())) => {}
+        }
+        match answer.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(fault)) => Err(EngineError::Stopped(fault)),
+            Err(_) => Err(EngineError::Stopped("writer gone".into())),
+        }
+    }
+
+    fn submit_blocking<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command) -> Result<T, EngineError> {
+        let sender = self.sender()?;
+        let (reply, answer) = oneshot::channel();
+        sender.blocking_send(make(reply)).map_err(|_| EngineError::Stopped("writer gone".into()))?;
+        match answer.blocking_recv() {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(fault)) => Err(EngineError::Stopped(fault)),
+            Err(_) => Err(EngineError::Stopped("writer gone".into())),
+        }
+    }
+
+    /// Ingests messages; returns once they are durable.
+    pub async fn ingest(&self, messages: Vec<Message>) -> Result<IngestReceipt, EngineError> {
+        self.submit(|reply| Command::Ingest(messages, reply)).await
+    }
+
+    /// Ingests messages from a non-async thread (bulk import); returns once they are durable.
+    pub fn ingest_blocking(&self, messages: Vec<Message>) -> Result<IngestReceipt, EngineError> {
+        self.submit_blocking(|reply| Command::Ingest(messages, reply))
+    }
+
+    /// Records consent decisions; returns the profile once durable (None when the update named
+    /// no id).
+    pub async fn set_consent(&self, update: ConsentUpdate) -> Result<Option<ProfileId>, EngineError> {
+        self.submit(|reply| Command::Consent(update, reply)).await
+    }
+
+    /// Upserts catalog products; returns once durable.
+    pub async fn upsert_products(&self, products: Vec<Product>) -> Result<usize, EngineError> {
+        self.submit(|reply| Command::Products(products, reply)).await
+    }
+
+    /// Upserts catalog products from a non-async thread.
+    pub fn upsert_products_blocking(&self, products: Vec<Product>) -> Result<usize, EngineError> {
+        self.submit_blocking(|reply| Command::Products(products, reply))
+    }
+
+    /// Stops taking work, lets the writer commit everything already queued, and waits for it.
+    pub fn shutdown(&self) {
+        drop(self.sender.lock().take());
+        if let Some(handle) = self.writer.lock().take() {
+            if handle.join().is_err() {
+                tracing::error!("the writer thread panicked during shutdown");
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn run_writer(
+    mut store: SqliteStore,
+    state: Arc<RwLock<LiveState>>,
+    stats: Arc<EngineStats>,
+    mut receiver: mpsc::Receiver<Command>,
+    max_group: usize,
+) {
+    let mut facts = FactBatch::default();
+    let mut group: Vec<Command> = Vec::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    while let Some(first) = receiver.blocking_recv() {
+        let mut weight = first.weight();
+        group.push(first);
+        // Take whatever else is already waiting: arrivals during the previous commit form the
+        // next group, so group size adapts to load without any timer.
+        while weight < max_group {
+            match receiver.try_recv() {
+                Ok(command) => {
+                    weight += command.weight();
+                    group.push(command);
+                }
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        {
+            let mut live = state.write();
+            for command in &mut group {
+                outcomes.push(apply(&mut live, command, &mut facts));
+            }
+        }
+        let result = store.commit(&facts);
+        stats.commit_latency.record(started.elapsed());
+        match result {
+            Ok(()) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                stats.messages_committed.fetch_add(weight as u64, Ordering::Relaxed);
+                for (command, outcome) in group.drain(..).zip(outcomes.drain(..)) {
+                    reply(command, outcome, &stats);
+                }
+                facts.clear();
+            }
+            Err(fault) => {
+                let message = format!("commit failed: {fault}; restart to rebuild state from disk");
+                tracing::error!(%message);
+                for command in group.drain(..) {
+                    fail(command, &message);
+                }
+                receiver.close();
+                while let Ok(command) = receiver.try_recv() {
+                    fail(command, &message);
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn apply(live: &mut LiveState, command: &mut Command, facts: &mut FactBatch) -> Outcome {
+    match command {
+        Command::Ingest(messages, _) => {
+            let mut receipt = IngestReceipt::default();
+            for message in messages.drain(..) {
+                match live.apply_message(message, facts) {
+                    ApplyOutcome::Stored => receipt.stored += 1,
+                    ApplyOutcome::Duplicate => receipt.duplicates += 1,
+                    ApplyOutcome::Reduced => receipt.reduced += 1,
+                }
+            }
+            Outcome::Ingest(receipt)
+        }
+        Command::Consent(update, _) => Outcome::Consent(live.apply_consent(update.clone(), facts)),
+        Command::Products(products, _) => {
+            let n = products.len();
+            live.apply_products(std::mem::take(products), facts);
+            Outcome::Products(n)
+        }
+    }
+}
+
+fn reply(command: Command, outcome: Outcome, stats: &EngineStats) {
+    match (command, outcome) {
+        (Command::Ingest(_, reply), Outcome::Ingest(receipt)) => {
+            stats.events_stored.fetch_add(u64::from(receipt.stored), Ordering::Relaxed);
+            stats.events_duplicate.fetch_add(u64::from(receipt.duplicates), Ordering::Relaxed);
+            stats.events_reduced.fetch_add(u64::from(receipt.reduced), Ordering::Relaxed);
+            let _ = reply.send(Ok(receipt));
+        }
+        (Command::Consent(_, reply), Outcome::Consent(id)) => {
+            let _ = reply.send(Ok(id));
+        }
+        (Command::Products(_, reply), Outcome::Products(n)) => {
+            let _ = reply.send(Ok(n));
+        }
+        (command, _) => fail(command, "internal: outcome does not match command"),
+    }
+}
+
+fn fail(command: Command, message: &str) {
+    match command {
+        Command::Ingest(_, reply) => {
+            let _ = reply.send(Err(message.to_owned()));
+        }
+        Command::Consent(_, reply) => {
+            let _ = reply.send(Err(message.to_owned()));
+        }
+        Command::Products(_, reply) => {
+            let _ = reply.send(Err(message.to_owned()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regard_core::consent::ConsentMode;
+    use regard_core::message::{MessageContext, MessageKind};
+
+    fn track(id: &str, anonymous_id: &str) -> Message {
+        Message {
+            kind: MessageKind::Track,
+            message_id: id.into(),
+            user_id: None,
+            anonymous_id: Some(anonymous_id.into()),
+            previous_id: None,
+            group_id: None,
+            name: Some("Product Viewed".into()),
+            timestamp_ms: 1_000,
+            received_at_ms: 1_000,
+            traits: None,
+            context: MessageContext::default(),
+            raw: format!(r#"{{"messageId":"{id}"}}"#).into(),
+        }
+    }
+
+    fn config(dir: &Path) -> EngineConfig {
+        let mut config = EngineConfig::new(dir);
+        config.live.consent_mode = ConsentMode::OptOut;
+        config
+    }
+
+    #[test]
+    fn acknowledged_messages_survive_a_reopen_exactly_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("open");
+            let receipt = engine.ingest_blocking(vec![track("a", "x"), track("b", "x"), track("a", "x")]).expect("ingest");
+            assert_eq!(receipt, IngestReceipt { stored: 2, duplicates: 1, reduced: 0 });
+        }
+        let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("reopen");
+        assert_eq!(engine.replay_stats().events, 2);
+        let receipt = engine.ingest_blocking(vec![track("b", "x"), track("c", "x")]).expect("ingest");
+        assert_eq!(receipt, IngestReceipt { stored: 1, duplicates: 1, reduced: 0 });
+        assert_eq!(engine.reader().event_count().expect("count"), 3);
+        assert_eq!(engine.state().find_profile("x").map(|p| p.timeline.len()), Some(3));
+    }
+
+    #[test]
+    fn a_second_process_cannot_open_the_same_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _first = Engine::open(config(dir.path()), &mut |_| {}).expect("open");
+        assert!(matches!(Engine::open(config(dir.path()), &mut |_| {}), Err(EngineError::Locked(_))));
+    }
+
+    #[test]
+    fn reduced_messages_are_deduplicated_across_restarts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cfg = config(dir.path());
+        cfg.live.consent_mode = ConsentMode::OptIn;
+        {
+            let engine = Engine::open(cfg.clone(), &mut |_| {}).expect("open");
+            assert_eq!(engine.ingest_blocking(vec![track("r", "y")]).expect("ingest").reduced, 1);
+        }
+        let engine = Engine::open(cfg, &mut |_| {}).expect("reopen");
+        assert_eq!(engine.ingest_blocking(vec![track("r", "y")]).expect("ingest").duplicates, 1);
+        let counts = engine.reader().reduced_counts().expect("counts");
+        assert_eq!(counts.len(), 1);
+        assert_eq!(counts[0].3, 1);
+        assert_eq!(engine.reader().event_count().expect("count"), 0);
+    }
+}

@@ -1,0 +1,519 @@
+//! The embedded store: raw facts in one SQLite file in WAL mode.
+//!
+//! Tables hold facts only (events, receipts of reduced events, reduced counts, identity links,
+//! merges, trait changes, consent changes, catalog). The event log has no secondary index:
+//! appends stay fast, and the per-profile index lives in memory as derived state.
+
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use regard_core::catalog::Product;
+use regard_core::consent::{ConsentPurpose, ConsentSource};
+use regard_core::facts::{ConsentFact, FactBatch, IdentityFact, MergeFact, ProfileId, TraitFact};
+use regard_core::live::{LiveState, StoredEventColumns};
+use regard_core::message::{IdentityKind, MessageKind};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "regard.sqlite3";
+
+/// Storage faults. None of them is the client's fault; the edge maps them to 5xx.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored row could not be read back (corruption or a newer schema).
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The database was written by a newer Regard.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    TooNew {
+        /// Found version.
+        found: i64,
+        /// Newest known version.
+        supported: i64,
+    },
+}
+
+/// How hard a commit syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// fsync the WAL on every commit: survives a process kill and a power cut.
+    #[default]
+    Full,
+    /// fsync only at checkpoints: survives a process kill, may lose the last commits on power
+    /// loss.
+    Normal,
+    /// Never fsync: for throwaway bulk loads only.
+    Off,
+}
+
+impl SyncMode {
+    /// Parses `full`, `normal` or `off`.
+    pub fn parse(text: &str) -> Option<SyncMode> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "full" => Some(SyncMode::Full),
+            "normal" => Some(SyncMode::Normal),
+            "off" => Some(SyncMode::Off),
+            _ => None,
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+            SyncMode::Off => "OFF",
+        }
+    }
+}
+
+/// Versioned schema migrations; index `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    profile_id INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    name TEXT,
+    message_id TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    raw TEXT NOT NULL
+);
+CREATE TABLE receipts (message_id TEXT NOT NULL, received_ms INTEGER NOT NULL);
+CREATE TABLE reduced_counts (
+    day INTEGER NOT NULL, kind INTEGER NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (day, kind, name)
+) WITHOUT ROWID;
+CREATE TABLE identities (
+    id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, value TEXT NOT NULL,
+    profile_id INTEGER NOT NULL, at_ms INTEGER NOT NULL
+);
+CREATE TABLE merges (id INTEGER PRIMARY KEY, from_id INTEGER NOT NULL, into_id INTEGER NOT NULL, at_ms INTEGER NOT NULL);
+CREATE TABLE trait_changes (
+    id INTEGER PRIMARY KEY, profile_id INTEGER NOT NULL, key TEXT NOT NULL, value_json TEXT NOT NULL,
+    at_ms INTEGER NOT NULL, message_id TEXT NOT NULL
+);
+CREATE INDEX trait_changes_by_profile ON trait_changes (profile_id);
+CREATE TABLE consents (
+    id INTEGER PRIMARY KEY, profile_id INTEGER NOT NULL, purpose TEXT NOT NULL, granted INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL, source TEXT NOT NULL, policy_version TEXT
+);
+CREATE INDEX consents_by_profile ON consents (profile_id);
+CREATE TABLE products (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+"#];
+
+fn configure(connection: &Connection, sync: SyncMode) -> Result<(), StoreError> {
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", sync.pragma())?;
+    connection.pragma_update(None, "foreign_keys", "OFF")?;
+    connection.pragma_update(None, "temp_store", "MEMORY")?;
+    connection.pragma_update(None, "cache_size", -65_536)?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if version > supported {
+        return Err(StoreError::TooNew { found: version, supported });
+    }
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = connection.transaction()?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { table, detail: detail.into() }
+}
+
+/// The writing side of the embedded store. Owned by the writer thread.
+pub struct SqliteStore {
+    connection: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
+}
+
+/// How much a replay loaded.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Events replayed.
+    pub events: u64,
+    /// Identity links replayed.
+    pub identities: u64,
+    /// Products loaded.
+    pub products: u64,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database in `data_dir`.
+    pub fn open(data_dir: &Path, sync: SyncMode) -> Result<SqliteStore, StoreError> {
+        let path = data_dir.join(DATABASE_FILE);
+        let mut connection = Connection::open(&path)?;
+        configure(&connection, sync)?;
+        migrate(&mut connection)?;
+        Ok(SqliteStore { connection, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes a batch of facts in one transaction and syncs as configured.
+    pub fn commit(&mut self, facts: &FactBatch) -> Result<(), StoreError> {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        let tx = self.connection.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (seq, profile_id, kind, name, message_id, ts_ms, received_ms, raw)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for e in &facts.events {
+                insert.execute(params![
+                    e.seq as i64,
+                    e.profile_id as i64,
+                    e.kind.code(),
+                    e.name,
+                    e.message_id,
+                    e.timestamp_ms,
+                    e.received_at_ms,
+                    &*e.raw
+                ])?;
+            }
+            let mut insert = tx.prepare_cached("INSERT INTO receipts (message_id, received_ms) VALUES (?1, ?2)")?;
+            for r in &facts.receipts {
+                insert.execute(params![r.message_id, r.received_at_ms])?;
+            }
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO reduced_counts (day, kind, name, count) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (day, kind, name) DO UPDATE SET count = count + excluded.count",
+            )?;
+            for (key, count) in &facts.reduced_counts {
+                upsert.execute(params![key.day, key.kind.code(), key.name, *count as i64])?;
+            }
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO identities (kind, value, profile_id, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for i in &facts.identities {
+                insert.execute(params![i.kind.code(), i.value, i.profile_id as i64, i.at_ms])?;
+            }
+            let mut insert = tx.prepare_cached("INSERT INTO merges (from_id, into_id, at_ms) VALUES (?1, ?2, ?3)")?;
+            for m in &facts.merges {
+                insert.execute(params![m.from as i64, m.into as i64, m.at_ms])?;
+            }
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO trait_changes (profile_id, key, value_json, at_ms, message_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for t in &facts.traits {
+                insert.execute(params![t.profile_id as i64, t.key, t.value_json, t.at_ms, t.message_id])?;
+            }
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO consents (profile_id, purpose, granted, at_ms, source, policy_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for c in &facts.consents {
+                insert.execute(params![
+                    c.profile_id as i64,
+                    c.purpose.as_str(),
+                    c.granted,
+                    c.at_ms,
+                    c.source.as_str(),
+                    c.policy_version
+                ])?;
+            }
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO products (id, doc) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+            )?;
+            for p in &facts.products {
+                let doc = serde_json::to_string(p).map_err(|e| corrupt("products", e.to_string()))?;
+                upsert.execute(params![p.id, doc])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Rebuilds `state` from every stored fact. `progress` is called with the number of events
+    /// replayed so far, now and then.
+    pub fn replay(&mut self, state: &mut LiveState, progress: &mut dyn FnMut(u64)) -> Result<ReplayStats, StoreError> {
+        let mut stats = ReplayStats::default();
+        let c = &self.connection;
+        let mut rows = c.prepare("SELECT kind, value, profile_id, at_ms FROM identities ORDER BY id")?;
+        let mut rows = rows.query([])?;
+        while let Some(row) = rows.next()? {
+            let code: u8 = row.get(0)?;
+            let kind = IdentityKind::from_code(code).ok_or_else(|| corrupt("identities", format!("kind {code}")))?;
+            let fact = IdentityFact {
+                kind,
+                value: row.get(1)?,
+                profile_id: row.get::<_, i64>(2)? as ProfileId,
+                at_ms: row.get(3)?,
+            };
+            state.replay_identity(&fact);
+            stats.identities += 1;
+        }
+        let mut rows = c.prepare("SELECT from_id, into_id, at_ms FROM merges ORDER BY id")?;
+        let mut rows = rows.query([])?;
+        while let Some(row) = rows.next()? {
+            state.replay_merge(&MergeFact {
+                from: row.get::<_, i64>(0)? as ProfileId,
+                into: row.get::<_, i64>(1)? as ProfileId,
+                at_ms: row.get(2)?,
+            });
+        }
+        let mut rows = c.prepare("SELECT profile_id, key, value_json, at_ms, message_id FROM trait_changes ORDER BY id")?;
+        let mut rows = rows.query([])?;
+        while let Some(row) = rows.next()? {
+            state.replay_trait(&TraitFact {
+                profile_id: row.get::<_, i64>(0)? as ProfileId,
+                key: row.get(1)?,
+                value_json: row.get(2)?,
+                at_ms: row.get(3)?,
+                message_id: row.get(4)?,
+            });
+        }
+        let mut rows =
+            c.prepare("SELECT profile_id, purpose, granted, at_ms, source, policy_version FROM consents ORDER BY id")?;
+        let mut rows = rows.query([])?;
+        while let Some(row) = rows.next()? {
+            state.replay_consent(&consent_from_row(row)?);
+        }
+        let mut rows =
+            c.prepare("SELECT seq, profile_id, kind, name, message_id, ts_ms, received_ms FROM events ORDER BY seq")?;
+        let mut rows = rows.query([])?;
+        while let Some(row) = rows.next()? {
+            let code: u8 = row.get(2)?;
+            let kind = MessageKind::from_code(code).ok_or_else(|| corrupt("events", format!("kind {code}")))?;
+            let name: Option<&str> = row.get_ref(3)?.as_str_or_null().map_err(|e| corrupt("events", e.to_string()))?;
+            let message_id: &str = row.get_ref(4)?.as_str().map_err(|e| corrupt("events", e.to_string()))?;
+            state.replay_event(&StoredEventColumns {
+                seq: row.get::<_, i64>(0)? as u64,
+                profile_id: row.get::<_, i64>(1)? as ProfileId,
+                kind,
+                name,
+                message_id,
+                timestamp_ms: row.get(5)?,
+                received_at_ms: row.get(6)?,
+            });
+            stats.events += 1;
+            if stats.events % 100_000 == 0 {
+                progress(stats.events);
+            }
+        }
+        let mut rows = c.prepare("SELECT message_id, received_ms FROM receipts ORDER BY rowid")?;
+        let mut rows = rows.query([])?;
+        while let Some(row) = rows.next()? {
+            let message_id: &str = row.get_ref(0)?.as_str().map_err(|e| corrupt("receipts", e.to_string()))?;
+            state.replay_receipt(message_id, row.get(1)?);
+        }
+        let mut rows = c.prepare("SELECT doc FROM products")?;
+        let mut rows = rows.query([])?;
+        while let Some(row) = rows.next()? {
+            let doc: &str = row.get_ref(0)?.as_str().map_err(|e| corrupt("products", e.to_string()))?;
+            let product: Product = serde_json::from_str(doc).map_err(|e| corrupt("products", e.to_string()))?;
+            state.replay_product(product);
+            stats.products += 1;
+        }
+        progress(stats.events);
+        Ok(stats)
+    }
+}
+
+fn consent_from_row(row: &rusqlite::Row<'_>) -> Result<ConsentFact, StoreError> {
+    let purpose: String = row.get(1)?;
+    let source: String = row.get(4)?;
+    Ok(ConsentFact {
+        profile_id: row.get::<_, i64>(0)? as ProfileId,
+        purpose: ConsentPurpose::parse(&purpose).ok_or_else(|| corrupt("consents", format!("purpose {purpose}")))?,
+        granted: row.get(2)?,
+        at_ms: row.get(3)?,
+        source: ConsentSource::parse(&source).ok_or_else(|| corrupt("consents", format!("source {source}")))?,
+        policy_version: row.get(5)?,
+    })
+}
+
+/// A stored event as read back for the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Log position (also the paging cursor).
+    pub seq: u64,
+    /// The profile it was filed under.
+    pub profile_id: ProfileId,
+    /// Segment call.
+    pub kind: MessageKind,
+    /// Event or page name.
+    pub name: Option<String>,
+    /// messageId.
+    pub message_id: String,
+    /// Corrected event time.
+    pub timestamp_ms: i64,
+    /// Arrival time.
+    pub received_at_ms: i64,
+    /// The message as received.
+    pub raw: String,
+}
+
+/// Read-only connections for the API, used concurrently with the writer.
+pub struct SqliteReader {
+    connections: Vec<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteReader").field("connections", &self.connections.len()).finish()
+    }
+}
+
+impl SqliteReader {
+    /// Opens `n` read-only connections to the database in `data_dir` (which must exist).
+    pub fn open(data_dir: &Path, n: usize) -> Result<SqliteReader, StoreError> {
+        let path = data_dir.join(DATABASE_FILE);
+        let connections = (0..n.max(1))
+            .map(|_| {
+                let c = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(Mutex::new(c))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(SqliteReader { connections })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        for slot in &self.connections {
+            if let Some(connection) = slot.try_lock() {
+                return f(&connection);
+            }
+        }
+        let connection = self.connections[0].lock();
+        f(&connection)
+    }
+
+    /// The events with the given seqs, in the order asked (missing ones skipped).
+    pub fn events_by_seq(&self, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
+        self.with(|c| {
+            let mut select = c.prepare_cached(
+                "SELECT seq, profile_id, kind, name, message_id, ts_ms, received_ms, raw FROM events WHERE seq = ?1",
+            )?;
+            let mut out = Vec::with_capacity(seqs.len());
+            for &seq in seqs {
+                let event = select
+                    .query_row([seq as i64], |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, u8>(2)?,
+                            row.get::<_, Option<String>>(3)?,
+                            row.get::<_, String>(4)?,
+                            row.get::<_, i64>(5)?,
+                            row.get::<_, i64>(6)?,
+                            row.get::<_, String>(7)?,
+                        ))
+                    })
+                    .optional()?;
+                if let Some((seq, profile_id, kind, name, message_id, ts, received, raw)) = event {
+                    let kind = MessageKind::from_code(kind).ok_or_else(|| corrupt("events", format!("kind {kind}")))?;
+                    out.push(StoredEvent {
+                        seq: seq as u64,
+                        profile_id: profile_id as ProfileId,
+                        kind,
+                        name,
+                        message_id,
+                        timestamp_ms: ts,
+                        received_at_ms: received,
+                        raw,
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Trait changes of the given profile ids, newest first, at most `limit`.
+    pub fn trait_history(&self, profile_ids: &[ProfileId], limit: usize) -> Result<Vec<TraitFact>, StoreError> {
+        self.with(|c| {
+            let mut select = c.prepare_cached(
+                "SELECT profile_id, key, value_json, at_ms, message_id FROM trait_changes
+                 WHERE profile_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let mut out = Vec::new();
+            for &id in profile_ids {
+                let rows = select.query_map(params![id as i64, limit as i64], |row| {
+                    Ok(TraitFact {
+                        profile_id: row.get::<_, i64>(0)? as ProfileId,
+                        key: row.get(1)?,
+                        value_json: row.get(2)?,
+                        at_ms: row.get(3)?,
+                        message_id: row.get(4)?,
+                    })
+                })?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+            out.truncate(limit);
+            Ok(out)
+        })
+    }
+
+    /// Consent changes of the given profile ids, newest first.
+    pub fn consent_history(&self, profile_ids: &[ProfileId]) -> Result<Vec<ConsentFact>, StoreError> {
+        self.with(|c| {
+            let mut select = c.prepare_cached(
+                "SELECT profile_id, purpose, granted, at_ms, source, policy_version FROM consents
+                 WHERE profile_id = ?1 ORDER BY id DESC",
+            )?;
+            let mut out = Vec::new();
+            for &id in profile_ids {
+                let mut rows = select.query([id as i64])?;
+                while let Some(row) = rows.next()? {
+                    out.push(consent_from_row(row)?);
+                }
+            }
+            out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+            Ok(out)
+        })
+    }
+
+    /// Reduced-form counts (events kept without `analytics` consent): (day, kind, name, count).
+    pub fn reduced_counts(&self) -> Result<Vec<(i64, MessageKind, String, u64)>, StoreError> {
+        self.with(|c| {
+            let mut select = c.prepare_cached("SELECT day, kind, name, count FROM reduced_counts ORDER BY day, kind, name")?;
+            let mut rows = select.query([])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let code: u8 = row.get(1)?;
+                let kind = MessageKind::from_code(code).ok_or_else(|| corrupt("reduced_counts", format!("kind {code}")))?;
+                out.push((row.get(0)?, kind, row.get(2)?, row.get::<_, i64>(3)? as u64));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Total number of stored events.
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        self.with(|c| Ok(c.query_row("SELECT count(*) FROM events", [], |row| row.get::<_, i64>(0))? as u64))
+    }
+}
