@@ -61,13 +61,22 @@ impl Product {
     /// non-negative finite price, a three-letter currency code.
     pub fn validate(&self) -> Result<(), ProductError> {
         if self.id.trim().is_empty() {
-            return Err(ProductError { field: "id", message: "must not be empty".into() });
+            return Err(ProductError {
+                field: "id",
+                message: "must not be empty".into(),
+            });
         }
         if self.id.len() > 256 {
-            return Err(ProductError { field: "id", message: "must be at most 256 bytes".into() });
+            return Err(ProductError {
+                field: "id",
+                message: "must be at most 256 bytes".into(),
+            });
         }
         if self.name.trim().is_empty() {
-            return Err(ProductError { field: "name", message: "must not be empty".into() });
+            return Err(ProductError {
+                field: "name",
+                message: "must not be empty".into(),
+            });
         }
         if let Some(price) = self.price {
             if !price.is_finite() || price < 0.0 {
@@ -125,8 +134,14 @@ mod tests {
 
     #[test]
     fn category_paths_parse_with_either_separator() {
-        assert_eq!(Product::parse_category_path("Home > Bedroom> Mattresses"), ["Home", "Bedroom", "Mattresses"]);
-        assert_eq!(Product::parse_category_path("Home/Bedroom"), ["Home", "Bedroom"]);
+        assert_eq!(
+            Product::parse_category_path("Home > Bedroom> Mattresses"),
+            ["Home", "Bedroom", "Mattresses"]
+        );
+        assert_eq!(
+            Product::parse_category_path("Home/Bedroom"),
+            ["Home", "Bedroom"]
+        );
         assert!(Product::parse_category_path("  ").is_empty());
     }
 

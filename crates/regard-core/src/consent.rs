@@ -47,7 +47,9 @@ impl ConsentPurpose {
 
     /// Parses a wire name (case-insensitive).
     pub fn parse(text: &str) -> Option<ConsentPurpose> {
-        ConsentPurpose::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(text.trim()))
+        ConsentPurpose::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(text.trim()))
     }
 }
 
@@ -105,9 +107,13 @@ impl ConsentSource {
 
     /// Parses a wire name.
     pub fn parse(text: &str) -> Option<ConsentSource> {
-        [ConsentSource::SegmentContext, ConsentSource::IdentifyTraits, ConsentSource::Api]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            ConsentSource::SegmentContext,
+            ConsentSource::IdentifyTraits,
+            ConsentSource::Api,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -153,7 +159,8 @@ impl ConsentState {
             Some(current) if decision.at_ms < current.at_ms => false,
             Some(current)
                 if current.granted == decision.granted
-                    && (decision.policy_version.is_none() || decision.policy_version == current.policy_version) =>
+                    && (decision.policy_version.is_none()
+                        || decision.policy_version == current.policy_version) =>
             {
                 false
             }
@@ -206,7 +213,10 @@ impl Default for ConsentCategoryMap {
             ("predictive", &[Profiling]),
         ];
         ConsentCategoryMap {
-            entries: pairs.iter().map(|(name, purposes)| ((*name).to_owned(), purposes.to_vec())).collect(),
+            entries: pairs
+                .iter()
+                .map(|(name, purposes)| ((*name).to_owned(), purposes.to_vec()))
+                .collect(),
         }
     }
 }
@@ -244,7 +254,12 @@ mod tests {
     use super::*;
 
     fn decision(granted: bool, at_ms: i64) -> ConsentDecision {
-        ConsentDecision { granted, at_ms, source: ConsentSource::Api, policy_version: None }
+        ConsentDecision {
+            granted,
+            at_ms,
+            source: ConsentSource::Api,
+            policy_version: None,
+        }
     }
 
     #[test]
@@ -282,7 +297,13 @@ mod tests {
             ("Advertising".into(), false),
             ("Unknown".into(), true),
         ]);
-        assert_eq!(mapped, vec![(ConsentPurpose::Email, true), (ConsentPurpose::Advertising, false)]);
+        assert_eq!(
+            mapped,
+            vec![
+                (ConsentPurpose::Email, true),
+                (ConsentPurpose::Advertising, false)
+            ]
+        );
     }
 
     #[test]

@@ -1,1 +1,105 @@
-//! stub
+//! Regard's HTTP edge: the only crate that knows HTTP and wire JSON.
+//!
+//! It speaks the Segment Tracking API for ingestion (so existing SDKs only change their host),
+//! plus Regard's own admin API (profiles, consent, catalog) and operations endpoints. DTOs are
+//! converted to domain types by hand in [`wire`] and [`views`], so the core can change without
+//! breaking the API. Handlers never write to the store themselves: they hand parsed messages
+//! to the [`regard_store::Engine`] and answer once it has committed them.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod views;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use regard_core::time::Clock;
+use regard_store::Engine;
+
+pub use auth::Keys;
+pub use error::{ApiError, ErrorCode};
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+    }
+}
+
+/// Everything a handler needs, shared by all of them.
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage engine.
+    pub engine: Arc<Engine>,
+    /// The instance's keys.
+    pub keys: Keys,
+    /// Edge counters.
+    pub metrics: Arc<metrics::ServerMetrics>,
+    /// The clock that stamps `receivedAt`.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// State over an engine with the wall clock.
+    pub fn new(engine: Arc<Engine>, keys: Keys) -> AppState {
+        AppState {
+            engine,
+            keys,
+            metrics: Arc::new(metrics::ServerMetrics::default()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// The full router.
+pub fn router(state: AppState) -> Router {
+    use routes::{catalog, consent, ingest, ops, profiles};
+    Router::new()
+        .route("/v1/identify", post(ingest::identify))
+        .route("/v1/track", post(ingest::track))
+        .route("/v1/page", post(ingest::page))
+        .route("/v1/screen", post(ingest::screen))
+        .route("/v1/group", post(ingest::group))
+        .route("/v1/alias", post(ingest::alias))
+        .route("/v1/batch", post(ingest::batch))
+        .route("/v1/import", post(ingest::batch))
+        .route("/v1/consent", post(consent::set_consent))
+        .route("/v1/catalog", post(catalog::upsert))
+        .route("/v1/catalog/{id}", get(catalog::get_product))
+        .route("/v1/profiles/{id}", get(profiles::get_profile))
+        .route("/v1/profiles/{id}/events", get(profiles::list_events))
+        .route("/v1/stats/reduced", get(ops::reduced_counts))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), measure))
+        .with_state(state)
+}
+
+async fn measure(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .observe(route.as_deref().unwrap_or("other"), started.elapsed());
+    response
+}

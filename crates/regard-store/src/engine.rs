@@ -91,9 +91,27 @@ pub struct IngestReceipt {
     pub reduced: u32,
 }
 
+/// A queued ingestion; [`PendingIngest::wait`] returns once it is durable.
+#[derive(Debug)]
+pub struct PendingIngest(oneshot::Receiver<Result<IngestReceipt, String>>);
+
+impl PendingIngest {
+    /// Blocks until the writer has committed the messages.
+    pub fn wait(self) -> Result<IngestReceipt, EngineError> {
+        match self.0.blocking_recv() {
+            Ok(Ok(receipt)) => Ok(receipt),
+            Ok(Err(fault)) => Err(EngineError::Stopped(fault)),
+            Err(_) => Err(EngineError::Stopped("writer gone".into())),
+        }
+    }
+}
+
 enum Command {
     Ingest(Vec<Message>, oneshot::Sender<Result<IngestReceipt, String>>),
-    Consent(ConsentUpdate, oneshot::Sender<Result<Option<ProfileId>, String>>),
+    Consent(
+        ConsentUpdate,
+        oneshot::Sender<Result<Option<ProfileId>, String>>,
+    ),
     Products(Vec<Product>, oneshot::Sender<Result<usize, String>>),
 }
 
@@ -127,13 +145,19 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("data_dir", &self.config.data_dir).finish()
+        f.debug_struct("Engine")
+            .field("data_dir", &self.config.data_dir)
+            .finish()
     }
 }
 
 fn lock_data_dir(dir: &Path) -> Result<File, EngineError> {
     std::fs::create_dir_all(dir)?;
-    let file = File::options().create(true).truncate(false).write(true).open(dir.join(LOCK_FILE))?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(EngineError::Locked(dir.to_owned())),
@@ -144,7 +168,10 @@ fn lock_data_dir(dir: &Path) -> Result<File, EngineError> {
 impl Engine {
     /// Opens the store in the configured directory, rebuilds the live state from its facts and
     /// starts the writer thread. `progress` hears how many events were replayed.
-    pub fn open(config: EngineConfig, progress: &mut dyn FnMut(u64)) -> Result<Engine, EngineError> {
+    pub fn open(
+        config: EngineConfig,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Engine, EngineError> {
         let lock = lock_data_dir(&config.data_dir)?;
         let mut store = SqliteStore::open(&config.data_dir, config.sync)?;
         let mut state = LiveState::new(config.live.clone());
@@ -204,10 +231,16 @@ impl Engine {
     }
 
     fn sender(&self) -> Result<mpsc::Sender<Command>, EngineError> {
-        self.sender.lock().clone().ok_or_else(|| EngineError::Stopped("shut down".into()))
+        self.sender
+            .lock()
+            .clone()
+            .ok_or_else(|| EngineError::Stopped("shut down".into()))
     }
 
-    async fn submit<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command) -> Result<T, EngineError> {
+    async fn submit<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
+    ) -> Result<T, EngineError> {
         let sender = self.sender()?;
         let (reply, answer) = oneshot::channel();
         match tokio::time::timeout(self.config.enqueue_timeout, sender.send(make(reply))).await {
@@ -222,10 +255,15 @@ impl Engine {
         }
     }
 
-    fn submit_blocking<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command) -> Result<T, EngineError> {
+    fn submit_blocking<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
+    ) -> Result<T, EngineError> {
         let sender = self.sender()?;
         let (reply, answer) = oneshot::channel();
-        sender.blocking_send(make(reply)).map_err(|_| EngineError::Stopped("writer gone".into()))?;
+        sender
+            .blocking_send(make(reply))
+            .map_err(|_| EngineError::Stopped("writer gone".into()))?;
         match answer.blocking_recv() {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(fault)) => Err(EngineError::Stopped(fault)),
@@ -243,15 +281,30 @@ impl Engine {
         self.submit_blocking(|reply| Command::Ingest(messages, reply))
     }
 
+    /// Queues messages from a non-async thread and returns a handle to wait on, so a bulk
+    /// importer can keep several groups in flight while the writer commits.
+    pub fn ingest_pipelined(&self, messages: Vec<Message>) -> Result<PendingIngest, EngineError> {
+        let sender = self.sender()?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .blocking_send(Command::Ingest(messages, reply))
+            .map_err(|_| EngineError::Stopped("writer gone".into()))?;
+        Ok(PendingIngest(answer))
+    }
+
     /// Records consent decisions; returns the profile once durable (None when the update named
     /// no id).
-    pub async fn set_consent(&self, update: ConsentUpdate) -> Result<Option<ProfileId>, EngineError> {
+    pub async fn set_consent(
+        &self,
+        update: ConsentUpdate,
+    ) -> Result<Option<ProfileId>, EngineError> {
         self.submit(|reply| Command::Consent(update, reply)).await
     }
 
     /// Upserts catalog products; returns once durable.
     pub async fn upsert_products(&self, products: Vec<Product>) -> Result<usize, EngineError> {
-        self.submit(|reply| Command::Products(products, reply)).await
+        self.submit(|reply| Command::Products(products, reply))
+            .await
     }
 
     /// Upserts catalog products from a non-async thread.
@@ -312,7 +365,9 @@ fn run_writer(
         match result {
             Ok(()) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
-                stats.messages_committed.fetch_add(weight as u64, Ordering::Relaxed);
+                stats
+                    .messages_committed
+                    .fetch_add(weight as u64, Ordering::Relaxed);
                 for (command, outcome) in group.drain(..).zip(outcomes.drain(..)) {
                     reply(command, outcome, &stats);
                 }
@@ -359,9 +414,15 @@ fn apply(live: &mut LiveState, command: &mut Command, facts: &mut FactBatch) -> 
 fn reply(command: Command, outcome: Outcome, stats: &EngineStats) {
     match (command, outcome) {
         (Command::Ingest(_, reply), Outcome::Ingest(receipt)) => {
-            stats.events_stored.fetch_add(u64::from(receipt.stored), Ordering::Relaxed);
-            stats.events_duplicate.fetch_add(u64::from(receipt.duplicates), Ordering::Relaxed);
-            stats.events_reduced.fetch_add(u64::from(receipt.reduced), Ordering::Relaxed);
+            stats
+                .events_stored
+                .fetch_add(u64::from(receipt.stored), Ordering::Relaxed);
+            stats
+                .events_duplicate
+                .fetch_add(u64::from(receipt.duplicates), Ordering::Relaxed);
+            stats
+                .events_reduced
+                .fetch_add(u64::from(receipt.reduced), Ordering::Relaxed);
             let _ = reply.send(Ok(receipt));
         }
         (Command::Consent(_, reply), Outcome::Consent(id)) => {
@@ -422,22 +483,46 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("open");
-            let receipt = engine.ingest_blocking(vec![track("a", "x"), track("b", "x"), track("a", "x")]).expect("ingest");
-            assert_eq!(receipt, IngestReceipt { stored: 2, duplicates: 1, reduced: 0 });
+            let receipt = engine
+                .ingest_blocking(vec![track("a", "x"), track("b", "x"), track("a", "x")])
+                .expect("ingest");
+            assert_eq!(
+                receipt,
+                IngestReceipt {
+                    stored: 2,
+                    duplicates: 1,
+                    reduced: 0
+                }
+            );
         }
         let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("reopen");
         assert_eq!(engine.replay_stats().events, 2);
-        let receipt = engine.ingest_blocking(vec![track("b", "x"), track("c", "x")]).expect("ingest");
-        assert_eq!(receipt, IngestReceipt { stored: 1, duplicates: 1, reduced: 0 });
+        let receipt = engine
+            .ingest_blocking(vec![track("b", "x"), track("c", "x")])
+            .expect("ingest");
+        assert_eq!(
+            receipt,
+            IngestReceipt {
+                stored: 1,
+                duplicates: 1,
+                reduced: 0
+            }
+        );
         assert_eq!(engine.reader().event_count().expect("count"), 3);
-        assert_eq!(engine.state().find_profile("x").map(|p| p.timeline.len()), Some(3));
+        assert_eq!(
+            engine.state().find_profile("x").map(|p| p.timeline.len()),
+            Some(3)
+        );
     }
 
     #[test]
     fn a_second_process_cannot_open_the_same_directory() {
         let dir = tempfile::tempdir().expect("tempdir");
         let _first = Engine::open(config(dir.path()), &mut |_| {}).expect("open");
-        assert!(matches!(Engine::open(config(dir.path()), &mut |_| {}), Err(EngineError::Locked(_))));
+        assert!(matches!(
+            Engine::open(config(dir.path()), &mut |_| {}),
+            Err(EngineError::Locked(_))
+        ));
     }
 
     #[test]
@@ -447,10 +532,22 @@ mod tests {
         cfg.live.consent_mode = ConsentMode::OptIn;
         {
             let engine = Engine::open(cfg.clone(), &mut |_| {}).expect("open");
-            assert_eq!(engine.ingest_blocking(vec![track("r", "y")]).expect("ingest").reduced, 1);
+            assert_eq!(
+                engine
+                    .ingest_blocking(vec![track("r", "y")])
+                    .expect("ingest")
+                    .reduced,
+                1
+            );
         }
         let engine = Engine::open(cfg, &mut |_| {}).expect("reopen");
-        assert_eq!(engine.ingest_blocking(vec![track("r", "y")]).expect("ingest").duplicates, 1);
+        assert_eq!(
+            engine
+                .ingest_blocking(vec![track("r", "y")])
+                .expect("ingest")
+                .duplicates,
+            1
+        );
         let counts = engine.reader().reduced_counts().expect("counts");
         assert_eq!(counts.len(), 1);
         assert_eq!(counts[0].3, 1);

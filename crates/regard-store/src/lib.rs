@@ -13,5 +13,5 @@ pub mod engine;
 pub mod sqlite;
 pub mod stats;
 
-pub use engine::{Engine, EngineConfig, EngineError, IngestReceipt};
+pub use engine::{Engine, EngineConfig, EngineError, IngestReceipt, PendingIngest};
 pub use sqlite::{SqliteReader, SqliteStore, StoreError, StoredEvent, SyncMode};

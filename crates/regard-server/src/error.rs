@@ -1,0 +1,199 @@
+//! The one error format of the API: `{"error": {"code", "message", "field"}}`.
+//!
+//! Codes are stable; clients may switch on them. Storage faults become HTTP errors only here.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use regard_store::EngineError;
+use serde::Serialize;
+
+/// A stable, machine-readable error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No key, or a key that is not Regard's (401).
+    Unauthorized,
+    /// A valid key without the right to this route (403).
+    Forbidden,
+    /// The body is not JSON, or not the JSON shape expected (400).
+    InvalidJson,
+    /// A field has a wrong type or value (400).
+    InvalidField,
+    /// A required field is missing (400).
+    MissingField,
+    /// The request body is larger than allowed (413).
+    PayloadTooLarge,
+    /// One message of a batch is larger than 32 KB (400).
+    MessageTooLarge,
+    /// A Content-Encoding other than gzip or identity (415).
+    UnsupportedEncoding,
+    /// No such resource (404).
+    NotFound,
+    /// The writer queue is full; retry after a moment (503).
+    Overloaded,
+    /// The writer has stopped; the server needs a restart (503).
+    Unavailable,
+    /// A fault of Regard's own (500).
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status for this code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::InvalidJson
+            | ErrorCode::InvalidField
+            | ErrorCode::MissingField
+            | ErrorCode::MessageTooLarge => StatusCode::BAD_REQUEST,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Overloaded | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The code's wire name, also the `reason` label of rejection metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidField => "invalid_field",
+            ErrorCode::MissingField => "missing_field",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::MessageTooLarge => "message_too_large",
+            ErrorCode::UnsupportedEncoding => "unsupported_encoding",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// Every code, for metrics and documentation.
+    pub const ALL: [ErrorCode; 12] = [
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::InvalidJson,
+        ErrorCode::InvalidField,
+        ErrorCode::MissingField,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::MessageTooLarge,
+        ErrorCode::UnsupportedEncoding,
+        ErrorCode::NotFound,
+        ErrorCode::Overloaded,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+}
+
+/// An error answered to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// What kind of error.
+    pub code: ErrorCode,
+    /// A sentence for a person.
+    pub message: String,
+    /// The offending field, as a path (`batch[3].timestamp`), when there is one.
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// An error with no field.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// An error naming a field.
+    pub fn field(
+        code: ErrorCode,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    /// The same error with its field path prefixed (`batch[3].` + `timestamp`).
+    pub fn within(mut self, prefix: &str) -> ApiError {
+        self.field = Some(match self.field.take() {
+            Some(field) if field.starts_with('[') => format!("{prefix}{field}"),
+            Some(field) => format!("{prefix}.{field}"),
+            None => prefix.to_owned(),
+        });
+        self
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: ErrorCode,
+    message: &'a str,
+    field: Option<&'a str>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+                field: self.field.as_deref(),
+            },
+        };
+        let mut response = (self.code.status(), axum::Json(body)).into_response();
+        if matches!(self.code, ErrorCode::Overloaded) {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+        }
+        if matches!(self.code, ErrorCode::Unauthorized) {
+            response.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Basic realm=\"regard\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> ApiError {
+        match error {
+            EngineError::Overloaded => ApiError::new(
+                ErrorCode::Overloaded,
+                "the writer is busy; retry after a moment",
+            ),
+            EngineError::Stopped(reason) => ApiError::new(
+                ErrorCode::Unavailable,
+                format!("the store is unavailable: {reason}"),
+            ),
+            other => {
+                tracing::error!(error = %other, "storage fault");
+                ApiError::new(ErrorCode::Internal, "internal storage error")
+            }
+        }
+    }
+}
+
+impl From<regard_store::StoreError> for ApiError {
+    fn from(error: regard_store::StoreError) -> ApiError {
+        tracing::error!(%error, "storage fault");
+        ApiError::new(ErrorCode::Internal, "internal storage error")
+    }
+}
