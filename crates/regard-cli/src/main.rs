@@ -1,1 +1,166 @@
-fn main(){}
+//! The `regard` binary: serve, demo, import, bench.
+//!
+//! Everything here is wiring: parse flags, open the engine, start the server or run a job.
+//! The logic lives in the library crates.
+
+mod bench;
+mod config;
+mod demo;
+mod import;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Regard: a self-hosted, first-party personalization engine.
+#[derive(Debug, Parser)]
+#[command(name = "regard", version, about)]
+struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "REGARD_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the HTTP server on the embedded store.
+    Serve {
+        #[command(flatten)]
+        store: config::StoreArgs,
+        #[command(flatten)]
+        server: config::ServerArgs,
+    },
+    /// Build a realistic demo shop in a fresh data dir and serve it.
+    Demo {
+        #[command(flatten)]
+        store: config::DemoStoreArgs,
+        #[command(flatten)]
+        server: config::ServerArgs,
+        /// Seed of the generator: the same seed gives the same shop.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Last day of generated history (YYYY-MM-DD); default: today (UTC).
+        #[arg(long)]
+        end_date: Option<String>,
+        /// Number of users.
+        #[arg(long, default_value_t = 5_000)]
+        users: usize,
+        /// Delete the data dir first.
+        #[arg(long)]
+        fresh: bool,
+        /// Build the store and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+        /// Also write the generated shop as `catalog.jsonl` and `events.jsonl` into this
+        /// directory (for `regard import`, other tools, or benchmarks).
+        #[arg(long)]
+        export: Option<PathBuf>,
+    },
+    /// Import data into the embedded store (the server must not be running on it).
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+    /// Benchmarks and load generators.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Products from CSV (header row) or JSON lines.
+    Catalog {
+        /// The file (`.csv`, `.jsonl`, `.json`); `-` for standard input (JSON lines).
+        file: PathBuf,
+        #[command(flatten)]
+        store: config::StoreArgs,
+    },
+    /// Segment messages, one JSON object a line.
+    Events {
+        /// The file; `-` for standard input.
+        file: PathBuf,
+        #[command(flatten)]
+        store: config::StoreArgs,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Load generator for ingestion over loopback HTTP.
+    Ingest(bench::IngestBenchArgs),
+}
+
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("REGARD_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve { store, server } => serve::run(store, server),
+        Command::Demo {
+            store,
+            server,
+            seed,
+            end_date,
+            users,
+            fresh,
+            no_serve,
+            export,
+        } => demo::run(demo::DemoArgs {
+            store,
+            server,
+            seed,
+            end_date,
+            users,
+            fresh,
+            no_serve,
+            export,
+        }),
+        Command::Import {
+            what: ImportCommand::Catalog { file, store },
+        } => import::catalog(&file, &store),
+        Command::Import {
+            what: ImportCommand::Events { file, store, quiet },
+        } => import::events(&file, &store, quiet).map(|_| ()),
+        Command::Bench {
+            what: BenchCommand::Ingest(args),
+        } => bench::ingest(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -6,7 +6,7 @@
 
 use crate::catalog::Product;
 use crate::consent::{ConsentPurpose, ConsentSource};
-use crate::message::{IdentityKind, MessageKind};
+use crate::message::{IdentityKind, MessageKind, RawMessage};
 
 /// The store's integer id of a profile. Ids of merged profiles stay valid and resolve to the
 /// surviving profile.
@@ -29,8 +29,8 @@ pub struct EventFact {
     pub timestamp_ms: i64,
     /// Arrival time (Unix ms).
     pub received_at_ms: i64,
-    /// The message as received.
-    pub raw: Box<str>,
+    /// The message as received (possibly compressed).
+    pub raw: RawMessage,
 }
 
 /// Proof that a message without `analytics` consent arrived, kept only to de-duplicate its

@@ -134,8 +134,58 @@ pub struct Message {
     pub traits: Option<serde_json::Map<String, serde_json::Value>>,
     /// The parts of `context` Regard reads.
     pub context: MessageContext,
-    /// The message exactly as received, compact JSON.
-    pub raw: Box<str>,
+    /// The message exactly as received.
+    pub raw: RawMessage,
+}
+
+/// A message's original JSON as the event log keeps it: plain, or compressed at the edge with
+/// the store's shared dictionary. The core only carries the bytes; the store owns the codec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawMessage {
+    /// Compact JSON text.
+    Text(Box<str>),
+    /// zstd-compressed JSON, made with the store's dictionary number `dictionary`.
+    Compressed {
+        /// The dictionary's id in the store.
+        dictionary: u32,
+        /// The compressed bytes.
+        bytes: Box<[u8]>,
+    },
+}
+
+impl RawMessage {
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        match self {
+            RawMessage::Text(text) => text.len(),
+            RawMessage::Compressed { bytes, .. } => bytes.len(),
+        }
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The plain text, when the message is not compressed.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            RawMessage::Text(text) => Some(text),
+            RawMessage::Compressed { .. } => None,
+        }
+    }
+}
+
+impl From<&str> for RawMessage {
+    fn from(text: &str) -> RawMessage {
+        RawMessage::Text(text.into())
+    }
+}
+
+impl From<String> for RawMessage {
+    fn from(text: String) -> RawMessage {
+        RawMessage::Text(text.into_boxed_str())
+    }
 }
 
 impl Message {

@@ -1,1 +1,116 @@
-fn main() {}
+//! Criterion benches of the write path's core: applying messages to the live state, and
+//! committing the resulting facts to SQLite, separately, so BENCHMARKS.md can say which bounds
+//! ingestion.
+
+// criterion_group! generates undocumented functions.
+#![allow(missing_docs)]
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use regard_core::consent::ConsentMode;
+use regard_core::facts::FactBatch;
+use regard_core::live::{LiveConfig, LiveState};
+use regard_core::message::{Message, MessageContext, MessageKind};
+use regard_store::{SqliteStore, SyncMode};
+
+const GROUP: usize = 10_000;
+
+/// A realistic track message: the raw text is what the demo store and the load generator send.
+fn messages(offset: usize, n: usize) -> Vec<Message> {
+    (offset..offset + n)
+        .map(|i| {
+            let user = i % 50_000;
+            let raw = format!(
+                r#"{{"type":"track","event":"Product Viewed","messageId":"m-{i}","anonymousId":"anon-{user}","timestamp":"2026-11-01T12:00:00.000Z","properties":{{"product_id":"sku-{p:04}","category":"Coffee Beans","name":"Dark Roast","price":12.5,"currency":"USD"}},"context":{{"ip":"192.0.2.7","locale":"en-US","timezone":"America/New_York","userAgent":"Mozilla/5.0 (X11; Linux x86_64)","page":{{"path":"/p/sku-{p:04}","url":"https://demo.regard.shop/p/sku-{p:04}","referrer":"https://www.google.com/"}}}}}}"#,
+                p = i % 500
+            );
+            Message {
+                kind: MessageKind::Track,
+                message_id: format!("m-{i}"),
+                user_id: None,
+                anonymous_id: Some(format!("anon-{user}")),
+                previous_id: None,
+                group_id: None,
+                name: Some("Product Viewed".into()),
+                timestamp_ms: 1_790_000_000_000 + i as i64 * 1_000,
+                received_at_ms: 1_790_000_000_000 + i as i64 * 1_000,
+                traits: None,
+                context: MessageContext {
+                    locale: Some("en-US".into()),
+                    timezone: Some("America/New_York".into()),
+                    consent_categories: vec![
+                        ("Analytics".into(), true),
+                        ("Personalization".into(), true),
+                        ("Advertising".into(), true),
+                        ("Email".into(), true),
+                        ("Profiling".into(), true),
+                    ],
+                    ..MessageContext::default()
+                },
+                raw: raw.into(),
+            }
+        })
+        .collect()
+}
+
+fn apply(c: &mut Criterion) {
+    let mut group = c.benchmark_group("live_state");
+    group.throughput(Throughput::Elements(GROUP as u64));
+    let mut live = LiveState::new(LiveConfig {
+        consent_mode: ConsentMode::OptIn,
+        ..LiveConfig::default()
+    });
+    let mut offset = 0;
+    group.bench_function("apply_10k_track_messages", |b| {
+        b.iter_batched(
+            || {
+                offset += GROUP;
+                messages(offset, GROUP)
+            },
+            |batch| {
+                let mut facts = FactBatch::default();
+                for m in batch {
+                    live.apply_message(m, &mut facts);
+                }
+                facts
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+fn commit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sqlite_commit");
+    group.throughput(Throughput::Elements(GROUP as u64));
+    group.sample_size(20);
+    for sync in [SyncMode::Full, SyncMode::Normal] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = SqliteStore::open(dir.path(), sync).expect("store");
+        let mut live = LiveState::new(LiveConfig {
+            consent_mode: ConsentMode::OptIn,
+            ..LiveConfig::default()
+        });
+        let mut offset = 0;
+        group.bench_function(
+            format!("commit_10k_events_sync_{sync:?}").to_lowercase(),
+            |b| {
+                b.iter_batched(
+                    || {
+                        offset += GROUP;
+                        let mut facts = FactBatch::default();
+                        for m in messages(offset, GROUP) {
+                            live.apply_message(m, &mut facts);
+                        }
+                        facts
+                    },
+                    |facts| store.commit(&facts).expect("commit"),
+                    BatchSize::LargeInput,
+                )
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, apply, commit);
+criterion_main!(benches);

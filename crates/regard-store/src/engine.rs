@@ -20,6 +20,7 @@ use regard_core::live::{ApplyOutcome, ConsentUpdate, LiveConfig, LiveState};
 use regard_core::message::Message;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::codec::{Codec, CurrentCodec, TRAINING_SAMPLES};
 use crate::sqlite::{ReplayStats, SqliteReader, SqliteStore, StoreError, SyncMode};
 use crate::stats::EngineStats;
 
@@ -140,6 +141,7 @@ pub struct Engine {
     writer: Mutex<Option<JoinHandle<()>>>,
     config: EngineConfig,
     replay: ReplayStats,
+    codec: CurrentCodec,
     _lock: File,
 }
 
@@ -176,6 +178,10 @@ impl Engine {
         let mut store = SqliteStore::open(&config.data_dir, config.sync)?;
         let mut state = LiveState::new(config.live.clone());
         let replay = store.replay(&mut state, progress)?;
+        let codec = CurrentCodec::default();
+        if let Some((id, dictionary)) = store.latest_dictionary()? {
+            codec.publish(Codec::new(id, &dictionary));
+        }
         let reader = SqliteReader::open(&config.data_dir, config.read_connections)?;
         let state = Arc::new(RwLock::new(state));
         let stats = Arc::new(EngineStats::default());
@@ -184,9 +190,10 @@ impl Engine {
             let state = Arc::clone(&state);
             let stats = Arc::clone(&stats);
             let max_group = config.max_group_messages.max(1);
+            let codec = codec.clone();
             std::thread::Builder::new()
                 .name("regard-writer".into())
-                .spawn(move || run_writer(store, state, stats, receiver, max_group))?
+                .spawn(move || run_writer(store, state, stats, receiver, max_group, codec))?
         };
         Ok(Engine {
             sender: Mutex::new(Some(sender)),
@@ -196,6 +203,7 @@ impl Engine {
             writer: Mutex::new(Some(writer)),
             config,
             replay,
+            codec,
             _lock: lock,
         })
     }
@@ -218,6 +226,12 @@ impl Engine {
     /// Read connections to the stored facts.
     pub fn reader(&self) -> &SqliteReader {
         &self.reader
+    }
+
+    /// Compresses a message's JSON for storage with the store's current dictionary (plain
+    /// text until one is trained). Call it on request threads, so the writer only stores bytes.
+    pub fn compress(&self, text: &str) -> regard_core::message::RawMessage {
+        self.codec.compress(text)
     }
 
     /// The writer's counters.
@@ -329,13 +343,101 @@ impl Drop for Engine {
     }
 }
 
+/// Collects the first messages of a store without a dictionary and trains one on a separate
+/// thread, so the writer never waits for training.
+struct DictionaryTrainer {
+    samples: Vec<String>,
+    training: Option<std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>>,
+    done: bool,
+}
+
+impl DictionaryTrainer {
+    fn new(trained: bool) -> DictionaryTrainer {
+        DictionaryTrainer {
+            samples: Vec::new(),
+            training: None,
+            done: trained,
+        }
+    }
+
+    fn observe(&mut self, group: &[Command]) {
+        if self.done || self.training.is_some() {
+            return;
+        }
+        for command in group {
+            if let Command::Ingest(messages, _) = command {
+                for message in messages {
+                    if let Some(text) = message.raw.as_text() {
+                        if self.samples.len() < TRAINING_SAMPLES {
+                            self.samples.push(text.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        if self.samples.len() >= TRAINING_SAMPLES {
+            let samples = std::mem::take(&mut self.samples);
+            let (sender, receiver) = std::sync::mpsc::channel();
+            let spawned = std::thread::Builder::new()
+                .name("regard-dictionary".into())
+                .spawn(move || {
+                    let _ = sender.send(crate::codec::train(&samples));
+                });
+            match spawned {
+                Ok(_) => self.training = Some(receiver),
+                Err(error) => {
+                    tracing::warn!(%error, "could not start dictionary training; messages stay uncompressed");
+                    self.done = true;
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, store: &mut SqliteStore, codec: &CurrentCodec) {
+        let Some(receiver) = &self.training else {
+            return;
+        };
+        let result = match receiver.try_recv() {
+            Ok(result) => result,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                Err(std::io::Error::other("training thread died"))
+            }
+        };
+        self.training = None;
+        self.done = true;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        match result.map_err(StoreError::from_io).and_then(|dictionary| {
+            let id = store.insert_dictionary(&dictionary, now_ms)?;
+            Ok((id, dictionary))
+        }) {
+            Ok((id, dictionary)) => {
+                tracing::info!(
+                    dictionary = id,
+                    bytes = dictionary.len(),
+                    "trained a compression dictionary"
+                );
+                codec.publish(Codec::new(id, &dictionary));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "dictionary training failed; messages stay uncompressed")
+            }
+        }
+    }
+}
+
 fn run_writer(
     mut store: SqliteStore,
     state: Arc<RwLock<LiveState>>,
     stats: Arc<EngineStats>,
     mut receiver: mpsc::Receiver<Command>,
     max_group: usize,
+    codec: CurrentCodec,
 ) {
+    let mut trainer = DictionaryTrainer::new(codec.is_trained());
     let mut facts = FactBatch::default();
     let mut group: Vec<Command> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
@@ -353,6 +455,7 @@ fn run_writer(
                 Err(_) => break,
             }
         }
+        trainer.observe(&group);
         let started = Instant::now();
         {
             let mut live = state.write();
@@ -372,6 +475,7 @@ fn run_writer(
                     reply(command, outcome, &stats);
                 }
                 facts.clear();
+                trainer.finish(&mut store, &codec);
             }
             Err(fault) => {
                 let message = format!("commit failed: {fault}; restart to rebuild state from disk");
@@ -513,6 +617,64 @@ mod tests {
             engine.state().find_profile("x").map(|p| p.timeline.len()),
             Some(3)
         );
+    }
+
+    #[test]
+    fn messages_are_compressed_once_a_dictionary_is_trained_and_read_back_intact() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let texts: Vec<String> = (0..TRAINING_SAMPLES + 10)
+            .map(|i| format!(r#"{{"type":"track","event":"Product Viewed","messageId":"c{i}","anonymousId":"u{}","properties":{{"sku":"sku-{:04}"}}}}"#, i % 97, i % 500))
+            .collect();
+        {
+            let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("open");
+            let first: Vec<Message> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Message {
+                    raw: t.as_str().into(),
+                    ..track(&format!("c{i}"), &format!("u{}", i % 97))
+                })
+                .collect();
+            engine.ingest_blocking(first).expect("ingest");
+            // Training runs beside the writer; the next commit publishes the dictionary.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !engine.codec.is_trained() && Instant::now() < deadline {
+                engine.ingest_blocking(vec![]).expect("nudge");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(engine.codec.is_trained(), "no dictionary after 30 s");
+            let text = r#"{"type":"track","event":"Product Viewed","messageId":"late","anonymousId":"u1","properties":{"sku":"sku-0042"}}"#;
+            let raw = engine.compress(text);
+            assert!(matches!(
+                raw,
+                regard_core::message::RawMessage::Compressed { .. }
+            ));
+            engine
+                .ingest_blocking(vec![Message {
+                    raw,
+                    ..track("late", "u1")
+                }])
+                .expect("ingest");
+        }
+        let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("reopen");
+        assert!(engine.codec.is_trained(), "the dictionary is a stored fact");
+        let seqs: Vec<u64> = engine
+            .state()
+            .find_profile("u1")
+            .expect("profile")
+            .timeline
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        let events = engine.reader().events_by_seq(&seqs).expect("read");
+        let late = events
+            .iter()
+            .find(|e| e.message_id == "late")
+            .expect("late event");
+        assert!(late.raw.contains(r#""sku":"sku-0042""#), "{}", late.raw);
+        assert!(events
+            .iter()
+            .any(|e| e.raw.starts_with(r#"{"type":"track""#) && e.message_id != "late"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! Threading rule: only the writer thread writes to the database or takes the live state's
 //! write lock.
 
+pub mod codec;
 pub mod engine;
 pub mod sqlite;
 pub mod stats;

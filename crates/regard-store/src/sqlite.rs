@@ -11,8 +11,10 @@ use regard_core::catalog::Product;
 use regard_core::consent::{ConsentPurpose, ConsentSource};
 use regard_core::facts::{ConsentFact, FactBatch, IdentityFact, MergeFact, ProfileId, TraitFact};
 use regard_core::live::{LiveState, StoredEventColumns};
-use regard_core::message::{IdentityKind, MessageKind};
+use regard_core::message::{IdentityKind, MessageKind, RawMessage};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "regard.sqlite3";
@@ -39,6 +41,16 @@ pub enum StoreError {
         /// Newest known version.
         supported: i64,
     },
+}
+
+impl StoreError {
+    /// A file-system fault outside SQLite (dictionary training, for instance).
+    pub fn from_io(error: std::io::Error) -> StoreError {
+        StoreError::Corrupt {
+            table: "dictionaries",
+            detail: error.to_string(),
+        }
+    }
 }
 
 /// How hard a commit syncs.
@@ -84,8 +96,10 @@ CREATE TABLE events (
     message_id TEXT NOT NULL,
     ts_ms INTEGER NOT NULL,
     received_ms INTEGER NOT NULL,
-    raw TEXT NOT NULL
+    codec INTEGER NOT NULL,
+    raw BLOB NOT NULL
 );
+CREATE TABLE dictionaries (id INTEGER PRIMARY KEY, created_ms INTEGER NOT NULL, dictionary BLOB NOT NULL);
 CREATE TABLE receipts (message_id TEXT NOT NULL, received_ms INTEGER NOT NULL);
 CREATE TABLE reduced_counts (
     day INTEGER NOT NULL, kind INTEGER NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL,
@@ -192,10 +206,19 @@ impl SqliteStore {
         let tx = self.connection.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO events (seq, profile_id, kind, name, message_id, ts_ms, received_ms, raw)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO events (seq, profile_id, kind, name, message_id, ts_ms, received_ms, codec, raw)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for e in &facts.events {
+                use rusqlite::types::{ToSqlOutput, ValueRef};
+                let (codec, raw) = match &e.raw {
+                    RawMessage::Text(text) => {
+                        (0, ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())))
+                    }
+                    RawMessage::Compressed { dictionary, bytes } => {
+                        (*dictionary, ToSqlOutput::Borrowed(ValueRef::Blob(bytes)))
+                    }
+                };
                 insert.execute(params![
                     e.seq as i64,
                     e.profile_id as i64,
@@ -204,7 +227,8 @@ impl SqliteStore {
                     e.message_id,
                     e.timestamp_ms,
                     e.received_at_ms,
-                    &*e.raw
+                    codec,
+                    raw
                 ])?;
             }
             let mut insert = tx
@@ -273,6 +297,31 @@ impl SqliteStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Stores a trained dictionary and returns its id.
+    pub fn insert_dictionary(
+        &mut self,
+        dictionary: &[u8],
+        created_ms: i64,
+    ) -> Result<u32, StoreError> {
+        self.connection.execute(
+            "INSERT INTO dictionaries (created_ms, dictionary) VALUES (?1, ?2)",
+            params![created_ms, dictionary],
+        )?;
+        Ok(self.connection.last_insert_rowid() as u32)
+    }
+
+    /// The newest dictionary, if any was trained.
+    pub fn latest_dictionary(&self) -> Result<Option<(u32, Vec<u8>)>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT id, dictionary FROM dictionaries ORDER BY id DESC LIMIT 1",
+                [],
+                |row| Ok((row.get::<_, i64>(0)? as u32, row.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()?)
     }
 
     /// Rebuilds `state` from every stored fact. `progress` is called with the number of events
@@ -422,6 +471,7 @@ pub struct StoredEvent {
 /// Read-only connections for the API, used concurrently with the writer.
 pub struct SqliteReader {
     connections: Vec<Mutex<Connection>>,
+    dictionaries: Mutex<FxHashMap<u32, Arc<Vec<u8>>>>,
 }
 
 impl std::fmt::Debug for SqliteReader {
@@ -448,7 +498,10 @@ impl SqliteReader {
                 Ok(Mutex::new(c))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(SqliteReader { connections })
+        Ok(SqliteReader {
+            connections,
+            dictionaries: Mutex::default(),
+        })
     }
 
     fn with<T>(
@@ -468,7 +521,7 @@ impl SqliteReader {
     pub fn events_by_seq(&self, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
         self.with(|c| {
             let mut select = c.prepare_cached(
-                "SELECT seq, profile_id, kind, name, message_id, ts_ms, received_ms, raw FROM events WHERE seq = ?1",
+                "SELECT seq, profile_id, kind, name, message_id, ts_ms, received_ms, codec, raw FROM events WHERE seq = ?1",
             )?;
             let mut out = Vec::with_capacity(seqs.len());
             for &seq in seqs {
@@ -482,12 +535,14 @@ impl SqliteReader {
                             row.get::<_, String>(4)?,
                             row.get::<_, i64>(5)?,
                             row.get::<_, i64>(6)?,
-                            row.get::<_, String>(7)?,
+                            row.get::<_, u32>(7)?,
+                            row.get_ref(8)?.as_bytes().map_err(|e| rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Blob, Box::new(e)))?.to_vec(),
                         ))
                     })
                     .optional()?;
-                if let Some((seq, profile_id, kind, name, message_id, ts, received, raw)) = event {
+                if let Some((seq, profile_id, kind, name, message_id, ts, received, codec, bytes)) = event {
                     let kind = MessageKind::from_code(kind).ok_or_else(|| corrupt("events", format!("kind {kind}")))?;
+                    let raw = self.decode(c, codec, bytes)?;
                     out.push(StoredEvent {
                         seq: seq as u64,
                         profile_id: profile_id as ProfileId,
@@ -502,6 +557,38 @@ impl SqliteReader {
             }
             Ok(out)
         })
+    }
+
+    fn decode(
+        &self,
+        connection: &Connection,
+        codec: u32,
+        bytes: Vec<u8>,
+    ) -> Result<String, StoreError> {
+        if codec == 0 {
+            return String::from_utf8(bytes).map_err(|e| corrupt("events", e.to_string()));
+        }
+        let cached = self.dictionaries.lock().get(&codec).cloned();
+        let dictionary = match cached {
+            Some(dictionary) => dictionary,
+            None => {
+                let dictionary: Vec<u8> = connection
+                    .query_row(
+                        "SELECT dictionary FROM dictionaries WHERE id = ?1",
+                        [codec],
+                        |row| row.get(0),
+                    )
+                    .optional()?
+                    .ok_or_else(|| corrupt("events", format!("dictionary {codec} is missing")))?;
+                let dictionary = Arc::new(dictionary);
+                self.dictionaries
+                    .lock()
+                    .insert(codec, Arc::clone(&dictionary));
+                dictionary
+            }
+        };
+        crate::codec::decompress(&dictionary, &bytes)
+            .map_err(|e| corrupt("events", format!("undecodable message: {e}")))
     }
 
     /// Trait changes of the given profile ids, newest first, at most `limit`.
@@ -530,7 +617,7 @@ impl SqliteReader {
                     out.push(row?);
                 }
             }
-            out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+            out.sort_by_key(|fact| std::cmp::Reverse(fact.at_ms));
             out.truncate(limit);
             Ok(out)
         })
@@ -553,7 +640,7 @@ impl SqliteReader {
                     out.push(consent_from_row(row)?);
                 }
             }
-            out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+            out.sort_by_key(|fact| std::cmp::Reverse(fact.at_ms));
             Ok(out)
         })
     }

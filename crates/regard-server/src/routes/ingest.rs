@@ -43,6 +43,13 @@ async fn ingest(
     }))
 }
 
+/// Compresses the stored copy on this request thread, so the single writer only stores bytes.
+fn compress(state: &AppState, message: &mut Message) {
+    if let Some(text) = message.raw.as_text() {
+        message.raw = state.engine.compress(text);
+    }
+}
+
 fn authorize(
     state: &AppState,
     header_key: Option<String>,
@@ -73,8 +80,9 @@ async fn single(
         // Authenticate before reporting validation errors, so strangers learn nothing.
         let body_key = parsed.as_ref().ok().and_then(|p| p.write_key.clone());
         authorize(&state, header_key, body_key)?;
-        let parsed = parsed?;
-        ingest(&state, vec![parsed.message]).await
+        let mut message = parsed?.message;
+        compress(&state, &mut message);
+        ingest(&state, vec![message]).await
     }
     .await;
     if let Err(error) = &result {

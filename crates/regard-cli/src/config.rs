@@ -1,0 +1,177 @@
+//! Flags and environment shared by the commands, and the keys of an instance.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use rand::RngCore;
+use regard_core::consent::{ConsentCategoryMap, ConsentMode, ConsentPurpose};
+use regard_server::Keys;
+use regard_store::{EngineConfig, SyncMode};
+
+/// Where and how the embedded store keeps its data.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Data directory of the embedded store.
+    #[arg(long = "data", default_value = "./regard-data", env = "REGARD_DATA")]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub common: CommonStoreArgs,
+}
+
+/// The demo's store: a directory of its own by default.
+#[derive(Debug, Clone, Args)]
+pub struct DemoStoreArgs {
+    /// Data directory of the demo store.
+    #[arg(long = "data", default_value = "./regard-demo-data")]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub common: CommonStoreArgs,
+}
+
+/// Settings every store shares.
+#[derive(Debug, Clone, Args)]
+pub struct CommonStoreArgs {
+    /// What an event with no consent information means: `opt-in` (GDPR: denied until
+    /// granted) or `opt-out` (CCPA: granted until denied).
+    #[arg(long, default_value = "opt-in", env = "REGARD_CONSENT_MODE")]
+    pub consent_mode: String,
+    /// How commits sync: `full` (survives power loss) or `normal` (survives a process crash).
+    #[arg(long, default_value = "full", env = "REGARD_SYNC")]
+    pub sync: String,
+    /// A JSON file mapping consent-manager categories to purposes, e.g.
+    /// `{"C0002": "analytics", "Marketing": ["email", "advertising"]}`; replaces the default table.
+    #[arg(long, env = "REGARD_CONSENT_CATEGORIES")]
+    pub consent_categories: Option<PathBuf>,
+    /// How many days a messageId is remembered for de-duplication.
+    #[arg(long, default_value_t = 7, env = "REGARD_DEDUP_DAYS")]
+    pub dedup_days: u32,
+}
+
+/// Where the server listens.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "REGARD_LISTEN")]
+    pub listen: String,
+}
+
+impl CommonStoreArgs {
+    /// The engine configuration for `data_dir`.
+    pub fn engine_config(&self, data_dir: &Path) -> anyhow::Result<EngineConfig> {
+        let mut config = EngineConfig::new(data_dir);
+        config.live.consent_mode = ConsentMode::parse(&self.consent_mode).with_context(|| {
+            format!(
+                "--consent-mode {:?}: use opt-in or opt-out",
+                self.consent_mode
+            )
+        })?;
+        config.sync = SyncMode::parse(&self.sync)
+            .with_context(|| format!("--sync {:?}: use full, normal or off", self.sync))?;
+        config.live.dedup_window_ms = i64::from(self.dedup_days.max(1)) * regard_core::time::DAY_MS;
+        if let Some(path) = &self.consent_categories {
+            config.live.consent_categories = load_category_map(path)?;
+        }
+        Ok(config)
+    }
+}
+
+fn load_category_map(path: &Path) -> anyhow::Result<ConsentCategoryMap> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+        .with_context(|| format!("{}: expected a JSON object", path.display()))?;
+    let mut entries = Vec::new();
+    for (category, value) in object {
+        let names: Vec<&str> = match &value {
+            serde_json::Value::String(s) => vec![s.as_str()],
+            serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str()).collect(),
+            _ => bail!(
+                "{}: {category:?} must map to a purpose or a list of purposes",
+                path.display()
+            ),
+        };
+        let purposes = names
+            .iter()
+            .map(|n| {
+                ConsentPurpose::parse(n).with_context(|| {
+                    format!("{}: {category:?}: unknown purpose {n:?}", path.display())
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        entries.push((category, purposes));
+    }
+    Ok(ConsentCategoryMap { entries })
+}
+
+const KEYS_FILE: &str = "keys.json";
+
+fn random_key(prefix: &str) -> String {
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}_{hex}")
+}
+
+/// The instance's keys: from `REGARD_WRITE_KEY` / `REGARD_ADMIN_KEY` when set, else from the
+/// data dir; generated, saved (mode 0600) and printed once on first start.
+pub fn load_or_create_keys(data_dir: &Path) -> anyhow::Result<Keys> {
+    let env_write = std::env::var("REGARD_WRITE_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    let env_admin = std::env::var("REGARD_ADMIN_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    if let (Some(write_key), Some(admin_key)) = (&env_write, &env_admin) {
+        return Ok(Keys {
+            write_key: write_key.clone(),
+            admin_key: admin_key.clone(),
+        });
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let path = data_dir.join(KEYS_FILE);
+    let stored: Option<(String, String)> = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            let get = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+            Some((
+                get("write_key")
+                    .with_context(|| format!("{}: write_key missing", path.display()))?,
+                get("admin_key")
+                    .with_context(|| format!("{}: admin_key missing", path.display()))?,
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let (write_key, admin_key) = match stored {
+        Some(keys) => keys,
+        None => {
+            let keys = (random_key("wk"), random_key("ak"));
+            let text = serde_json::json!({"write_key": keys.0, "admin_key": keys.1}).to_string();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            println!(
+                "Generated keys (saved in {}; shown only this once):",
+                path.display()
+            );
+            println!("  write key (public, ingest only): {}", keys.0);
+            println!("  admin key (secret):              {}", keys.1);
+            keys
+        }
+    };
+    Ok(Keys {
+        write_key: env_write.unwrap_or(write_key),
+        admin_key: env_admin.unwrap_or(admin_key),
+    })
+}

@@ -1,0 +1,123 @@
+//! `regard demo`: generates the demo shop (see the `regard-demo` crate), loads it through the
+//! normal import path, and serves it.
+
+use std::io::Cursor;
+
+use anyhow::Context;
+use regard_core::time::{parse_iso8601_ms, DAY_MS};
+use regard_demo::{generate, DemoConfig};
+
+use crate::config::{load_or_create_keys, DemoStoreArgs, ServerArgs};
+use crate::import::ingest_lines;
+use crate::serve::{open_engine, serve_engine};
+
+/// Flags of `regard demo`.
+#[derive(Debug)]
+pub struct DemoArgs {
+    pub store: DemoStoreArgs,
+    pub server: ServerArgs,
+    pub seed: u64,
+    pub end_date: Option<String>,
+    pub users: usize,
+    pub fresh: bool,
+    pub no_serve: bool,
+    pub export: Option<std::path::PathBuf>,
+}
+
+fn end_of_history_ms(end_date: Option<&str>) -> anyhow::Result<i64> {
+    match end_date {
+        Some(text) => {
+            parse_iso8601_ms(text).with_context(|| format!("--end-date {text:?}: use YYYY-MM-DD"))
+        }
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis() as i64;
+            Ok(now.div_euclid(DAY_MS) * DAY_MS)
+        }
+    }
+}
+
+/// `regard demo`.
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let data = &args.store.data;
+    if args.fresh && data.exists() {
+        std::fs::remove_dir_all(data).with_context(|| format!("removing {}", data.display()))?;
+    }
+    let config = args.store.common.engine_config(data)?;
+    let keys = load_or_create_keys(data)?;
+    let engine = open_engine(config)?;
+    let empty = engine.reader().event_count()? == 0 && engine.state().product_count() == 0;
+    if empty {
+        let end_ms = end_of_history_ms(args.end_date.as_deref())?;
+        let demo_config = DemoConfig {
+            seed: args.seed,
+            end_ms,
+            n_users: args.users,
+            ..DemoConfig::default()
+        };
+        let started = std::time::Instant::now();
+        let shop = generate(&demo_config);
+        println!(
+            "Generated the demo shop in {:.2} s: {} products, {} users, {} events (seed {}).",
+            started.elapsed().as_secs_f64(),
+            shop.products.len(),
+            shop.summary.n_users,
+            shop.messages.len(),
+            args.seed
+        );
+        let mut text = String::with_capacity(shop.messages.iter().map(|m| m.len() + 1).sum());
+        for message in &shop.messages {
+            text.push_str(message);
+            text.push('\n');
+        }
+        drop(shop.messages);
+        if let Some(dir) = &args.export {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let mut catalog = String::new();
+            for product in &shop.products {
+                catalog.push_str(&serde_json::to_string(product)?);
+                catalog.push('\n');
+            }
+            std::fs::write(dir.join("catalog.jsonl"), catalog).context("writing catalog.jsonl")?;
+            std::fs::write(dir.join("events.jsonl"), &text).context("writing events.jsonl")?;
+            println!(
+                "Wrote {0}/catalog.jsonl and {0}/events.jsonl.",
+                dir.display()
+            );
+        }
+        engine
+            .upsert_products_blocking(shop.products)
+            .context("storing the catalog")?;
+        let bar = indicatif::ProgressBar::new(text.len() as u64);
+        let summary = ingest_lines(&engine, Box::new(Cursor::new(text.into_bytes())), &bar)?;
+        bar.finish_and_clear();
+        println!(
+            "Loaded {} events in {:.2} s: {} stored, {} kept only as counts (no analytics consent), {} rejected.",
+            summary.lines,
+            summary.elapsed.as_secs_f64(),
+            summary.stored,
+            summary.reduced,
+            summary.rejected
+        );
+    } else {
+        println!(
+            "Using the existing demo store in {} (pass --fresh to rebuild it).",
+            data.display()
+        );
+    }
+    let host = args.server.listen.clone();
+    println!();
+    println!("Try it (admin key in {}/keys.json):", data.display());
+    println!(
+        "  curl -H 'Authorization: Bearer {}' http://{host}/v1/profiles/user-00001",
+        keys.admin_key
+    );
+    println!("  curl -u '{}:' http://{host}/v1/track -d '{{\"userId\":\"user-00001\",\"event\":\"Product Viewed\"}}'", keys.write_key);
+    println!("  curl http://{host}/metrics");
+    if args.no_serve {
+        engine.shutdown();
+        return Ok(());
+    }
+    serve_engine(engine, keys, &args.server.listen)
+}

@@ -1,0 +1,88 @@
+//! `regard serve`: the HTTP server on the embedded store, with graceful shutdown.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+use regard_server::{router, AppState, Keys};
+use regard_store::{Engine, EngineConfig};
+
+use crate::config::{load_or_create_keys, ServerArgs, StoreArgs};
+
+/// Opens the engine, logging replay progress on large stores.
+pub fn open_engine(config: EngineConfig) -> anyhow::Result<Arc<Engine>> {
+    let dir = config.data_dir.clone();
+    let started = std::time::Instant::now();
+    let engine = Engine::open(config, &mut |n| {
+        if n > 0 {
+            tracing::info!(events = n, "rebuilding live state");
+        }
+    })
+    .with_context(|| format!("opening the store in {}", dir.display()))?;
+    let stats = engine.replay_stats();
+    tracing::info!(
+        events = stats.events,
+        profiles = engine.state().profile_count(),
+        products = stats.products,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "store open"
+    );
+    Ok(Arc::new(engine))
+}
+
+/// `regard serve`.
+pub fn run(store: StoreArgs, server: ServerArgs) -> anyhow::Result<()> {
+    let config = store.common.engine_config(&store.data)?;
+    let keys = load_or_create_keys(&store.data)?;
+    let engine = open_engine(config)?;
+    serve_engine(engine, keys, &server.listen)
+}
+
+/// Serves `engine` on `listen` until SIGTERM or ctrl-c, then lets the writer commit
+/// everything it acknowledged (it only acknowledges after committing) and stops.
+pub fn serve_engine(engine: Arc<Engine>, keys: Keys, listen: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("regard-http")
+        .build()?;
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let address = listener.local_addr()?;
+        println!("Regard is listening on http://{address}");
+        let _ = std::io::stdout().flush();
+        tracing::info!(%address, "listening");
+        let app = router(AppState::new(Arc::clone(&engine), keys));
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")?;
+        Ok(())
+    });
+    tracing::info!("shutting down: committing what is queued");
+    engine.shutdown();
+    drop(runtime);
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
