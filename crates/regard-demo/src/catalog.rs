@@ -88,8 +88,6 @@ pub(crate) mod leaf {
     pub const HIKING: usize = 6;
     /// Mattresses, the archetypal "do not advertise it after the purchase" durable.
     pub const MATTRESSES: usize = 8;
-    /// Bedding, the natural accessory of a mattress.
-    pub const BEDDING: usize = 9;
     /// Living-room furniture.
     pub const FURNITURE: usize = 10;
     /// Headphones.
@@ -652,7 +650,6 @@ mod tests {
             (leaf::RUNNING_SHOES, "Running Shoes"),
             (leaf::HIKING, "Hiking"),
             (leaf::MATTRESSES, "Mattresses"),
-            (leaf::BEDDING, "Bedding"),
             (leaf::FURNITURE, "Furniture"),
             (leaf::HEADPHONES, "Headphones"),
             (leaf::SMART_HOME, "Smart Home"),

@@ -139,6 +139,7 @@ impl Zone {
     }
 
     /// The local hour of the day (fractional, in `[0, 24)`) at a UTC instant.
+    #[cfg(test)]
     pub(crate) fn local_hour(&self, utc_ms: i64) -> f64 {
         let local_ms = utc_ms + self.offset_ms(utc_ms);
         local_ms.rem_euclid(DAY_MS) as f64 / HOUR_MS as f64
