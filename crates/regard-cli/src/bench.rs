@@ -79,12 +79,9 @@ mod tempfile_dir {
 
     impl TempDir {
         pub fn new(prefix: &str) -> std::io::Result<TempDir> {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            let path =
-                std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let path = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
             std::fs::create_dir_all(&path)?;
             Ok(TempDir(path))
         }
@@ -103,9 +100,7 @@ mod tempfile_dir {
 
 fn spawn_server(sync: &str) -> anyhow::Result<(SpawnedServer, String, String)> {
     let dir = tempfile_dir::TempDir::new("regard-bench")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let write_key = "bench-write-key".to_owned();
     let child = Command::new(std::env::current_exe()?)
         .args([
@@ -161,10 +156,7 @@ struct Totals {
 pub fn ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
     let (_server, url, write_key) = match &args.url {
         Some(url) => {
-            let key = args
-                .write_key
-                .clone()
-                .context("--write-key (or REGARD_WRITE_KEY) is needed with --url")?;
+            let key = args.write_key.clone().context("--write-key (or REGARD_WRITE_KEY) is needed with --url")?;
             (None, url.trim_end_matches('/').to_owned(), key)
         }
         None => {
@@ -172,9 +164,7 @@ pub fn ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
             (Some(server), url, key)
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(run_load(&args, &url, &write_key))?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -183,11 +173,7 @@ pub fn ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
             "ingest bench: mode={:?} connections={} batch={} measured={}s server={}",
             args.mode,
             args.connections,
-            if args.mode == IngestMode::Batch {
-                args.batch_size
-            } else {
-                1
-            },
+            if args.mode == IngestMode::Batch { args.batch_size } else { 1 },
             args.duration,
             match &args.url {
                 Some(url) => url.clone(),
@@ -212,25 +198,15 @@ pub fn ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_load(
-    args: &IngestBenchArgs,
-    url: &str,
-    write_key: &str,
-) -> anyhow::Result<serde_json::Value> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.connections)
-        .build()?;
+async fn run_load(args: &IngestBenchArgs, url: &str, write_key: &str) -> anyhow::Result<serde_json::Value> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
     let endpoint = match args.mode {
         IngestMode::Batch => format!("{url}/v1/batch"),
         IngestMode::Track => format!("{url}/v1/track"),
     };
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let totals = Arc::new(Totals {
-        requests: AtomicU64::new(0),
-        events: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-    });
+    let totals = Arc::new(Totals { requests: AtomicU64::new(0), events: AtomicU64::new(0), errors: AtomicU64::new(0) });
     let mut tasks = Vec::new();
     for connection in 0..args.connections.max(1) {
         let client = client.clone();
@@ -239,16 +215,11 @@ async fn run_load(
         let measuring = Arc::clone(&measuring);
         let stop = Arc::clone(&stop);
         let totals = Arc::clone(&totals);
-        let batch_size = if args.mode == IngestMode::Batch {
-            args.batch_size.max(1)
-        } else {
-            1
-        };
+        let batch_size = if args.mode == IngestMode::Batch { args.batch_size.max(1) } else { 1 };
         let mode = args.mode;
         let users = args.users;
         tasks.push(tokio::spawn(async move {
-            let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-                .expect("valid histogram bounds");
+            let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
             let mut n = 0u64;
             let mut body = String::with_capacity(batch_size * 520 + 64);
             while !stop.load(Ordering::Relaxed) {
@@ -283,9 +254,7 @@ async fn run_load(
                     let _ = latency.record(started.elapsed().as_micros().max(1) as u64);
                     totals.requests.fetch_add(1, Ordering::Relaxed);
                     if ok {
-                        totals
-                            .events
-                            .fetch_add(batch_size as u64, Ordering::Relaxed);
+                        totals.events.fetch_add(batch_size as u64, Ordering::Relaxed);
                     } else {
                         totals.errors.fetch_add(1, Ordering::Relaxed);
                     }
@@ -318,4 +287,100 @@ async fn run_load(
         "requests_per_sec": totals.requests.load(Ordering::Relaxed) as f64 / elapsed,
         "latency_ms": {"p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "p999": ms(0.999), "max": latency.max() as f64 / 1000.0},
     }))
+}
+
+/// Flags of `regard bench profiles`.
+#[derive(Debug, Clone, Args)]
+pub struct ProfilesBenchArgs {
+    /// Profiles to build.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub profiles: usize,
+    /// Stored events per profile (their timeline entries are part of the hot state).
+    #[arg(long, default_value_t = 20)]
+    pub events_per_profile: usize,
+}
+
+fn resident_bytes() -> u64 {
+    // /proc/self/statm: size resident shared text lib data dt, in pages.
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// `regard bench profiles`: builds N identified profiles with typical traits, consent and
+/// events in a live state (no disk), and reports resident memory per profile.
+pub fn profiles(args: ProfilesBenchArgs) -> anyhow::Result<()> {
+    use regard_core::facts::FactBatch;
+    use regard_core::live::{LiveConfig, LiveState};
+    use regard_core::message::{Message, MessageContext, MessageKind};
+    let before = resident_bytes();
+    let mut live =
+        LiveState::new(LiveConfig { consent_mode: regard_core::consent::ConsentMode::OptIn, ..LiveConfig::default() });
+    let started = Instant::now();
+    let consent =
+        vec![("Analytics".to_owned(), true), ("Personalization".to_owned(), true), ("Email".to_owned(), false)];
+    let mut facts = FactBatch::default();
+    let mut n = 0u64;
+    for p in 0..args.profiles {
+        let traits = serde_json::json!({"name": format!("User {p}"), "email": format!("user{p}@example.com"), "country": "DE",
+            "city": "Berlin", "locale": "de-DE", "currency": "EUR", "timezone": "Europe/Berlin", "birthday": "1990-04-01"});
+        let identify = Message {
+            kind: MessageKind::Identify,
+            message_id: format!("i{p}"),
+            user_id: Some(format!("user-{p:08}")),
+            anonymous_id: Some(format!("anon-{p:08}-6f1c-4c2e-9a57")),
+            previous_id: None,
+            group_id: None,
+            name: None,
+            timestamp_ms: 1_700_000_000_000,
+            received_at_ms: 1_700_000_000_000,
+            traits: traits.as_object().cloned(),
+            context: MessageContext { consent_categories: consent.clone(), ..MessageContext::default() },
+            raw: "{}".into(),
+        };
+        live.apply_message(identify, &mut facts);
+        for e in 0..args.events_per_profile {
+            n += 1;
+            let name = ["Product Viewed", "Product Added", "Order Completed", "Products Searched"][e % 4];
+            let track = Message {
+                kind: MessageKind::Track,
+                message_id: format!("e{n}"),
+                user_id: Some(format!("user-{p:08}")),
+                anonymous_id: None,
+                previous_id: None,
+                group_id: None,
+                name: Some(name.to_owned()),
+                timestamp_ms: 1_700_000_000_000 + e as i64 * 3_600_000,
+                received_at_ms: 1_700_000_000_000,
+                traits: None,
+                context: MessageContext::default(),
+                raw: "{}".into(),
+            };
+            live.apply_message(track, &mut facts);
+        }
+        // Facts would go to disk; drop them so only the live state is measured.
+        facts.clear();
+    }
+    let elapsed = started.elapsed();
+    let after = resident_bytes();
+    let dedup = live.remembered_message_ids();
+    let approx: usize = live.profiles().map(|p| p.approx_bytes(&live.symbols)).sum();
+    let per_profile_rss = (after.saturating_sub(before)) as f64 / args.profiles.max(1) as f64;
+    println!(
+        "profiles bench: {} profiles x {} events built in {:.2} s",
+        args.profiles,
+        args.events_per_profile,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  resident memory: {:.0} bytes/profile (whole process delta, includes the identity index and {} remembered messageIds)",
+        per_profile_rss, dedup
+    );
+    println!(
+        "  profile structs alone (counted capacities): {:.0} bytes/profile, of which timeline {} bytes/event",
+        approx as f64 / args.profiles.max(1) as f64,
+        std::mem::size_of::<regard_core::profile::TimelineEntry>()
+    );
+    Ok(())
 }

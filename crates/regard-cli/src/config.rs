@@ -61,14 +61,10 @@ impl CommonStoreArgs {
     /// The engine configuration for `data_dir`.
     pub fn engine_config(&self, data_dir: &Path) -> anyhow::Result<EngineConfig> {
         let mut config = EngineConfig::new(data_dir);
-        config.live.consent_mode = ConsentMode::parse(&self.consent_mode).with_context(|| {
-            format!(
-                "--consent-mode {:?}: use opt-in or opt-out",
-                self.consent_mode
-            )
-        })?;
-        config.sync = SyncMode::parse(&self.sync)
-            .with_context(|| format!("--sync {:?}: use full, normal or off", self.sync))?;
+        config.live.consent_mode = ConsentMode::parse(&self.consent_mode)
+            .with_context(|| format!("--consent-mode {:?}: use opt-in or opt-out", self.consent_mode))?;
+        config.sync =
+            SyncMode::parse(&self.sync).with_context(|| format!("--sync {:?}: use full, normal or off", self.sync))?;
         config.live.dedup_window_ms = i64::from(self.dedup_days.max(1)) * regard_core::time::DAY_MS;
         if let Some(path) = &self.consent_categories {
             config.live.consent_categories = load_category_map(path)?;
@@ -78,26 +74,21 @@ impl CommonStoreArgs {
 }
 
 fn load_category_map(path: &Path) -> anyhow::Result<ConsentCategoryMap> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
-        .with_context(|| format!("{}: expected a JSON object", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text).with_context(|| format!("{}: expected a JSON object", path.display()))?;
     let mut entries = Vec::new();
     for (category, value) in object {
         let names: Vec<&str> = match &value {
             serde_json::Value::String(s) => vec![s.as_str()],
             serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str()).collect(),
-            _ => bail!(
-                "{}: {category:?} must map to a purpose or a list of purposes",
-                path.display()
-            ),
+            _ => bail!("{}: {category:?} must map to a purpose or a list of purposes", path.display()),
         };
         let purposes = names
             .iter()
             .map(|n| {
-                ConsentPurpose::parse(n).with_context(|| {
-                    format!("{}: {category:?}: unknown purpose {n:?}", path.display())
-                })
+                ConsentPurpose::parse(n)
+                    .with_context(|| format!("{}: {category:?}: unknown purpose {n:?}", path.display()))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         entries.push((category, purposes));
@@ -117,31 +108,21 @@ fn random_key(prefix: &str) -> String {
 /// The instance's keys: from `REGARD_WRITE_KEY` / `REGARD_ADMIN_KEY` when set, else from the
 /// data dir; generated, saved (mode 0600) and printed once on first start.
 pub fn load_or_create_keys(data_dir: &Path) -> anyhow::Result<Keys> {
-    let env_write = std::env::var("REGARD_WRITE_KEY")
-        .ok()
-        .filter(|k| !k.is_empty());
-    let env_admin = std::env::var("REGARD_ADMIN_KEY")
-        .ok()
-        .filter(|k| !k.is_empty());
+    let env_write = std::env::var("REGARD_WRITE_KEY").ok().filter(|k| !k.is_empty());
+    let env_admin = std::env::var("REGARD_ADMIN_KEY").ok().filter(|k| !k.is_empty());
     if let (Some(write_key), Some(admin_key)) = (&env_write, &env_admin) {
-        return Ok(Keys {
-            write_key: write_key.clone(),
-            admin_key: admin_key.clone(),
-        });
+        return Ok(Keys { write_key: write_key.clone(), admin_key: admin_key.clone() });
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let path = data_dir.join(KEYS_FILE);
     let stored: Option<(String, String)> = match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not JSON", path.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
             let get = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
             Some((
-                get("write_key")
-                    .with_context(|| format!("{}: write_key missing", path.display()))?,
-                get("admin_key")
-                    .with_context(|| format!("{}: admin_key missing", path.display()))?,
+                get("write_key").with_context(|| format!("{}: write_key missing", path.display()))?,
+                get("admin_key").with_context(|| format!("{}: admin_key missing", path.display()))?,
             ))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -156,22 +137,14 @@ pub fn load_or_create_keys(data_dir: &Path) -> anyhow::Result<Keys> {
             options.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options
-                .open(&path)
-                .with_context(|| format!("creating {}", path.display()))?;
+            let mut file = options.open(&path).with_context(|| format!("creating {}", path.display()))?;
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
-            println!(
-                "Generated keys (saved in {}; shown only this once):",
-                path.display()
-            );
+            println!("Generated keys (saved in {}; shown only this once):", path.display());
             println!("  write key (public, ingest only): {}", keys.0);
             println!("  admin key (secret):              {}", keys.1);
             keys
         }
     };
-    Ok(Keys {
-        write_key: env_write.unwrap_or(write_key),
-        admin_key: env_admin.unwrap_or(admin_key),
-    })
+    Ok(Keys { write_key: env_write.unwrap_or(write_key), admin_key: env_admin.unwrap_or(admin_key) })
 }

@@ -26,13 +26,9 @@ pub struct DemoArgs {
 
 fn end_of_history_ms(end_date: Option<&str>) -> anyhow::Result<i64> {
     match end_date {
-        Some(text) => {
-            parse_iso8601_ms(text).with_context(|| format!("--end-date {text:?}: use YYYY-MM-DD"))
-        }
+        Some(text) => parse_iso8601_ms(text).with_context(|| format!("--end-date {text:?}: use YYYY-MM-DD")),
         None => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_millis() as i64;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
             Ok(now.div_euclid(DAY_MS) * DAY_MS)
         }
     }
@@ -50,12 +46,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let empty = engine.reader().event_count()? == 0 && engine.state().product_count() == 0;
     if empty {
         let end_ms = end_of_history_ms(args.end_date.as_deref())?;
-        let demo_config = DemoConfig {
-            seed: args.seed,
-            end_ms,
-            n_users: args.users,
-            ..DemoConfig::default()
-        };
+        let demo_config = DemoConfig { seed: args.seed, end_ms, n_users: args.users, ..DemoConfig::default() };
         let started = std::time::Instant::now();
         let shop = generate(&demo_config);
         println!(
@@ -66,6 +57,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             shop.messages.len(),
             args.seed
         );
+        let step = (shop.messages.len() / regard_store::codec::TRAINING_SAMPLES).max(1);
+        let samples: Vec<String> =
+            shop.messages.iter().step_by(step).take(regard_store::codec::TRAINING_SAMPLES).cloned().collect();
+        engine.prime_dictionary_blocking(&samples).context("training the compression dictionary")?;
         let mut text = String::with_capacity(shop.messages.iter().map(|m| m.len() + 1).sum());
         for message in &shop.messages {
             text.push_str(message);
@@ -81,14 +76,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             }
             std::fs::write(dir.join("catalog.jsonl"), catalog).context("writing catalog.jsonl")?;
             std::fs::write(dir.join("events.jsonl"), &text).context("writing events.jsonl")?;
-            println!(
-                "Wrote {0}/catalog.jsonl and {0}/events.jsonl.",
-                dir.display()
-            );
+            println!("Wrote {0}/catalog.jsonl and {0}/events.jsonl.", dir.display());
         }
-        engine
-            .upsert_products_blocking(shop.products)
-            .context("storing the catalog")?;
+        engine.upsert_products_blocking(shop.products).context("storing the catalog")?;
         let bar = indicatif::ProgressBar::new(text.len() as u64);
         let summary = ingest_lines(&engine, Box::new(Cursor::new(text.into_bytes())), &bar)?;
         bar.finish_and_clear();
@@ -101,19 +91,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             summary.rejected
         );
     } else {
-        println!(
-            "Using the existing demo store in {} (pass --fresh to rebuild it).",
-            data.display()
-        );
+        println!("Using the existing demo store in {} (pass --fresh to rebuild it).", data.display());
     }
     let host = args.server.listen.clone();
     println!();
     println!("Try it (admin key in {}/keys.json):", data.display());
+    println!("  curl -H 'Authorization: Bearer {}' http://{host}/v1/profiles/user-00001", keys.admin_key);
     println!(
-        "  curl -H 'Authorization: Bearer {}' http://{host}/v1/profiles/user-00001",
-        keys.admin_key
+        "  curl -u '{}:' http://{host}/v1/track -d '{{\"userId\":\"user-00001\",\"event\":\"Product Viewed\"}}'",
+        keys.write_key
     );
-    println!("  curl -u '{}:' http://{host}/v1/track -d '{{\"userId\":\"user-00001\",\"event\":\"Product Viewed\"}}'", keys.write_key);
     println!("  curl http://{host}/metrics");
     if args.no_serve {
         engine.shutdown();

@@ -63,8 +63,7 @@ fn open_input(file: &Path) -> anyhow::Result<(Box<dyn Read + Send>, Option<u64>)
     if file.as_os_str() == "-" {
         return Ok((Box::new(std::io::stdin()), None));
     }
-    let handle =
-        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let handle = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let size = handle.metadata().ok().map(|m| m.len());
     Ok((Box::new(handle), size))
 }
@@ -77,10 +76,8 @@ fn progress_bar(total_bytes: Option<u64>, quiet: bool) -> ProgressBar {
         Some(total) => ProgressBar::new(total),
         None => ProgressBar::new_spinner(),
     };
-    let style = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
 }
@@ -89,6 +86,18 @@ fn progress_bar(total_bytes: Option<u64>, quiet: bool) -> ProgressBar {
 pub fn events(file: &Path, store: &StoreArgs, quiet: bool) -> anyhow::Result<ImportSummary> {
     let config = store.common.engine_config(&store.data)?;
     let engine = open_engine(config)?;
+    if file.as_os_str() != "-" && !engine.is_compressing() {
+        // Train the compression dictionary on the file's first lines, so all of it is stored
+        // compressed.
+        let (input, _) = open_input(file)?;
+        let samples: Vec<String> = BufReader::new(input)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| !l.trim().is_empty())
+            .take(regard_store::codec::TRAINING_SAMPLES)
+            .collect();
+        engine.prime_dictionary_blocking(&samples).context("training the compression dictionary")?;
+    }
     let (input, size) = open_input(file)?;
     let bar = progress_bar(size, quiet);
     let summary = ingest_lines(&engine, input, &bar)?;
@@ -102,20 +111,13 @@ type Chunk = (usize, u64, Vec<(u64, String)>);
 type Parsed = (usize, Vec<Message>, Vec<(u64, String)>);
 
 /// Imports Segment messages, one JSON object a line, from `input` into `engine`.
-pub fn ingest_lines(
-    engine: &Engine,
-    input: Box<dyn Read + Send>,
-    bar: &ProgressBar,
-) -> anyhow::Result<ImportSummary> {
+pub fn ingest_lines(engine: &Engine, input: Box<dyn Read + Send>, bar: &ProgressBar) -> anyhow::Result<ImportSummary> {
     let started = Instant::now();
     let bytes_read = Arc::new(AtomicU64::new(0));
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(IN_FLIGHT * 2);
     let chunk_rx = Arc::new(Mutex::new(chunk_rx));
     let (parsed_tx, parsed_rx) = mpsc::sync_channel::<Parsed>(IN_FLIGHT * 2);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 8);
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
     std::thread::scope(|scope| -> anyhow::Result<ImportSummary> {
         let reader = {
             let bytes_read = Arc::clone(&bytes_read);
@@ -155,6 +157,7 @@ pub fn ingest_lines(
             let parsed_tx = parsed_tx.clone();
             scope.spawn(move || {
                 let clock = SystemClock;
+                let encode = |text: &str| engine.compress(text);
                 loop {
                     let next = chunk_rx.lock().map(|rx| rx.recv());
                     let Ok(Ok((index, _, lines))) = next else {
@@ -169,15 +172,10 @@ pub fn ingest_lines(
                             received_at_ms,
                             batch_sent_at_ms: None,
                             batch_context: None,
+                            encode: Some(&encode),
                         };
                         match parse_message(line.trim_end(), envelope) {
-                            Ok(parsed) => {
-                                let mut message = parsed.message;
-                                if let Some(text) = message.raw.as_text() {
-                                    message.raw = engine.compress(text);
-                                }
-                                messages.push(message);
-                            }
+                            Ok(parsed) => messages.push(parsed.message),
                             Err(e) => {
                                 let field = e.field.map(|f| format!("{f}: ")).unwrap_or_default();
                                 errors.push((line_no, format!("{field}{}", e.message)));
@@ -220,11 +218,7 @@ pub fn ingest_lines(
                     }
                 }
                 if !messages.is_empty() {
-                    in_flight.push_back(
-                        engine
-                            .ingest_pipelined(messages)
-                            .context("the writer stopped")?,
-                    );
+                    in_flight.push_back(engine.ingest_pipelined(messages).context("the writer stopped")?);
                 }
                 bar.set_position(bytes_read.load(Ordering::Relaxed));
                 bar.set_message(format!("{} lines", summary.lines));
@@ -233,14 +227,9 @@ pub fn ingest_lines(
         for pending in in_flight {
             settle(pending, &mut summary)?;
         }
-        reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
+        reader.join().map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
         if summary.rejected > MAX_REPORTED_ERRORS {
-            eprintln!(
-                "... and {} more rejected lines",
-                summary.rejected - MAX_REPORTED_ERRORS
-            );
+            eprintln!("... and {} more rejected lines", summary.rejected - MAX_REPORTED_ERRORS);
         }
         summary.elapsed = started.elapsed();
         Ok(summary)
@@ -251,10 +240,7 @@ pub fn ingest_lines(
 /// lines. Bad rows are reported with their line number and skipped.
 pub fn read_catalog(file: &Path) -> anyhow::Result<(Vec<Product>, Vec<String>)> {
     let (input, _) = open_input(file)?;
-    let is_csv = file
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let is_csv = file.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let mut products = Vec::new();
     let mut errors = Vec::new();
     if is_csv {
@@ -274,20 +260,11 @@ pub fn read_catalog(file: &Path) -> anyhow::Result<(Vec<Product>, Vec<String>)> 
                 .iter()
                 .zip(record.iter())
                 .filter(|(_, v)| !v.trim().is_empty())
-                .map(|(k, v)| {
-                    (
-                        k.trim().to_owned(),
-                        serde_json::Value::String(v.trim().to_owned()),
-                    )
-                })
+                .map(|(k, v)| (k.trim().to_owned(), serde_json::Value::String(v.trim().to_owned())))
                 .collect();
             match product_from_json(object) {
                 Ok(product) => products.push(product),
-                Err(e) => errors.push(format!(
-                    "line {line}: {}: {}",
-                    e.field.unwrap_or_default(),
-                    e.message
-                )),
+                Err(e) => errors.push(format!("line {line}: {}: {}", e.field.unwrap_or_default(), e.message)),
             }
         }
     } else {
@@ -299,14 +276,8 @@ pub fn read_catalog(file: &Path) -> anyhow::Result<(Vec<Product>, Vec<String>)> 
             let parsed = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line)
                 .map_err(|e| format!("line {}: {e}", i + 1))
                 .and_then(|object| {
-                    product_from_json(object).map_err(|e| {
-                        format!(
-                            "line {}: {}: {}",
-                            i + 1,
-                            e.field.unwrap_or_default(),
-                            e.message
-                        )
-                    })
+                    product_from_json(object)
+                        .map_err(|e| format!("line {}: {}: {}", i + 1, e.field.unwrap_or_default(), e.message))
                 });
             match parsed {
                 Ok(product) => products.push(product),
@@ -328,15 +299,9 @@ pub fn catalog(file: &Path, store: &StoreArgs) -> anyhow::Result<()> {
     let engine = open_engine(config)?;
     let n = products.len();
     for chunk in products.chunks(5_000) {
-        engine
-            .upsert_products_blocking(chunk.to_vec())
-            .context("the writer failed")?;
+        engine.upsert_products_blocking(chunk.to_vec()).context("the writer failed")?;
     }
     engine.shutdown();
-    println!(
-        "imported {n} products in {:.2} s; {} rows rejected",
-        started.elapsed().as_secs_f64(),
-        errors.len()
-    );
+    println!("imported {n} products in {:.2} s; {} rows rejected", started.elapsed().as_secs_f64(), errors.len());
     Ok(())
 }

@@ -41,23 +41,15 @@ pub fn run(store: StoreArgs, server: ServerArgs) -> anyhow::Result<()> {
 /// Serves `engine` on `listen` until SIGTERM or ctrl-c, then lets the writer commit
 /// everything it acknowledged (it only acknowledges after committing) and stops.
 pub fn serve_engine(engine: Arc<Engine>, keys: Keys, listen: &str) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("regard-http")
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("regard-http").build()?;
     let result: anyhow::Result<()> = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
         let address = listener.local_addr()?;
         println!("Regard is listening on http://{address}");
         let _ = std::io::stdout().flush();
         tracing::info!(%address, "listening");
         let app = router(AppState::new(Arc::clone(&engine), keys));
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving")?;
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
         Ok(())
     });
     tracing::info!("shutting down: committing what is queued");

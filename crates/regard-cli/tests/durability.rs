@@ -20,10 +20,7 @@ fn acknowledged_messages_survive_kill_9_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = start_server(dir.path(), &["--consent-mode", "opt-out"]);
     let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("client");
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
     let stop_at = Instant::now() + Duration::from_millis(1_500);
     let mut workers = Vec::new();
     for worker in 0..6 {
@@ -32,7 +29,8 @@ fn acknowledged_messages_survive_kill_9_exactly_once() {
             let mut n = 0;
             // Keep sending until the server dies (after the kill below) or the time is up.
             while Instant::now() < stop_at + Duration::from_secs(2) {
-                let ids: Vec<String> = (0..if worker % 2 == 0 { 50 } else { 1 }).map(|i| format!("w{worker}-{n}-{i}")).collect();
+                let ids: Vec<String> =
+                    (0..if worker % 2 == 0 { 50 } else { 1 }).map(|i| format!("w{worker}-{n}-{i}")).collect();
                 n += 1;
                 let (path, body) = if ids.len() == 1 {
                     ("/v1/track", message(&ids[0], worker))
@@ -55,23 +53,12 @@ fn acknowledged_messages_survive_kill_9_exactly_once() {
         worker.join().expect("worker");
     }
     let acked = acked.lock().expect("lock").clone();
-    assert!(
-        acked.len() > 1_000,
-        "only {} messages were acknowledged before the kill",
-        acked.len()
-    );
+    assert!(acked.len() > 1_000, "only {} messages were acknowledged before the kill", acked.len());
 
     let stored = stored_message_ids(dir.path());
-    let missing: Vec<_> = acked
-        .iter()
-        .filter(|id| !stored.contains_key(*id))
-        .take(5)
-        .collect();
+    let missing: Vec<_> = acked.iter().filter(|id| !stored.contains_key(*id)).take(5).collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
-    assert!(
-        stored.values().all(|&n| n == 1),
-        "some message stored twice"
-    );
+    assert!(stored.values().all(|&n| n == 1), "some message stored twice");
 
     // After a restart the live state is rebuilt and retries are still recognised.
     let server = start_server(dir.path(), &["--consent-mode", "opt-out"]);
@@ -94,11 +81,7 @@ fn acknowledged_messages_survive_kill_9_exactly_once() {
         .json()
         .expect("json");
     let stored_for_anon_0 = stored.keys().filter(|id| id.starts_with("w0-")).count();
-    assert_eq!(
-        profile["counters"]["events"],
-        json!(stored_for_anon_0),
-        "{profile}"
-    );
+    assert_eq!(profile["counters"]["events"], json!(stored_for_anon_0), "{profile}");
 }
 
 #[test]
@@ -116,13 +99,9 @@ fn sigterm_shuts_down_gracefully_keeping_everything() {
         assert!(response.status().is_success());
     }
     let pid = server.child.id().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill -TERM");
+    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
     assert!(status.success());
-    let exit = wait_exit(&mut server.child, Duration::from_secs(20))
-        .expect("server did not stop on SIGTERM");
+    let exit = wait_exit(&mut server.child, Duration::from_secs(20)).expect("server did not stop on SIGTERM");
     assert!(exit.success(), "exit status {exit:?}");
     assert_eq!(stored_message_ids(dir.path()).len(), 20);
 }

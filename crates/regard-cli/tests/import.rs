@@ -18,38 +18,20 @@ fn event_import_reports_bad_lines_and_loads_the_rest() {
     lines.insert(10, "{not json".into());
     lines.insert(20, r#"{"type":"track","userId":"u"}"#.into());
     lines.insert(30, String::new());
-    lines.push(
-        r#"{"type":"track","event":"Product Viewed","messageId":"imp-3","userId":"user-3"}"#.into(),
-    );
+    lines.push(r#"{"type":"track","event":"Product Viewed","messageId":"imp-3","userId":"user-3"}"#.into());
     std::fs::write(&file, lines.join("\n")).expect("write");
     let data = dir.path().join("data");
-    let output = regard()
-        .args(["import", "events", "--quiet", "--data"])
-        .arg(&data)
-        .arg(&file)
-        .output()
-        .expect("run");
+    let output = regard().args(["import", "events", "--quiet", "--data"]).arg(&data).arg(&file).output().expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("line 11: "), "{stderr}");
-    assert!(
-        stderr.contains("line 21: event: track needs an event name"),
-        "{stderr}"
-    );
-    assert!(
-        stdout.contains("500 stored, 1 duplicates, 0 reduced (no analytics consent), 2 rejected"),
-        "{stdout}"
-    );
+    assert!(stderr.contains("line 21: event: track needs an event name"), "{stderr}");
+    assert!(stdout.contains("500 stored, 1 duplicates, 0 reduced (no analytics consent), 2 rejected"), "{stdout}");
     assert_eq!(stored_message_ids(&data).len(), 500);
 
     // A second import of the same file stores nothing new.
-    let output = regard()
-        .args(["import", "events", "--quiet", "--data"])
-        .arg(&data)
-        .arg(&file)
-        .output()
-        .expect("run");
+    let output = regard().args(["import", "events", "--quiet", "--data"]).arg(&data).arg(&file).output().expect("run");
     assert!(String::from_utf8_lossy(&output.stdout).contains("0 stored, 501 duplicates"));
 }
 
@@ -66,12 +48,7 @@ fn catalog_import_reads_csv_and_names_bad_rows() {
     )
     .expect("write");
     let data = dir.path().join("data");
-    let output = regard()
-        .args(["import", "catalog", "--data"])
-        .arg(&data)
-        .arg(&file)
-        .output()
-        .expect("run");
+    let output = regard().args(["import", "catalog", "--data"]).arg(&data).arg(&file).output().expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("line 3: price"), "{stderr}");
@@ -94,12 +71,8 @@ fn a_running_server_keeps_importers_out() {
     let _server = start_server(dir.path(), &[]);
     let file = dir.path().join("e.jsonl");
     std::fs::write(&file, "").expect("write");
-    let output = regard()
-        .args(["import", "events", "--quiet", "--data"])
-        .arg(dir.path())
-        .arg(&file)
-        .output()
-        .expect("run");
+    let output =
+        regard().args(["import", "events", "--quiet", "--data"]).arg(dir.path()).arg(&file).output().expect("run");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("in use by another regard process"));
 }

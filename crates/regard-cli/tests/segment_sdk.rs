@@ -19,21 +19,12 @@ fn python() -> PathBuf {
     }
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/pyvenv");
     let python = venv.join("bin/python");
-    let ready = Command::new(&python)
-        .args(["-c", "import segment.analytics"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let ready = Command::new(&python).args(["-c", "import segment.analytics"]).status().is_ok_and(|s| s.success());
     if !ready {
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 is needed for this test");
+        let status =
+            Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 is needed for this test");
         assert!(status.success(), "python3 -m venv failed");
-        let status = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", SDK])
-            .status()
-            .expect("pip");
+        let status = Command::new(&python).args(["-m", "pip", "install", "--quiet", SDK]).status().expect("pip");
         assert!(status.success(), "pip install {SDK} failed");
     }
     python
@@ -76,31 +67,16 @@ fn every_message_the_python_sdk_sends_is_stored_exactly_once() {
     let python = python();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = start_server(dir.path(), &[]);
-    let output = Command::new(&python)
-        .args(["-c", SCRIPT, &server.base, WRITE_KEY, "600"])
-        .output()
-        .expect("run python");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output =
+        Command::new(&python).args(["-c", SCRIPT, &server.base, WRITE_KEY, "600"]).output().expect("run python");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("script output");
-    assert_eq!(
-        report["errors"],
-        serde_json::json!([]),
-        "the SDK reported errors"
-    );
+    assert_eq!(report["errors"], serde_json::json!([]), "the SDK reported errors");
     let sent: Vec<String> = serde_json::from_value(report["sent"].clone()).expect("ids");
     assert_eq!(sent.len(), 600);
     let stored = stored_message_ids(dir.path());
     for id in &sent {
-        assert_eq!(
-            stored.get(id),
-            Some(&1),
-            "message {id} stored {:?} times",
-            stored.get(id)
-        );
+        assert_eq!(stored.get(id), Some(&1), "message {id} stored {:?} times", stored.get(id));
     }
     assert_eq!(stored.len(), sent.len());
 }

@@ -61,22 +61,13 @@ impl Product {
     /// non-negative finite price, a three-letter currency code.
     pub fn validate(&self) -> Result<(), ProductError> {
         if self.id.trim().is_empty() {
-            return Err(ProductError {
-                field: "id",
-                message: "must not be empty".into(),
-            });
+            return Err(ProductError { field: "id", message: "must not be empty".into() });
         }
         if self.id.len() > 256 {
-            return Err(ProductError {
-                field: "id",
-                message: "must be at most 256 bytes".into(),
-            });
+            return Err(ProductError { field: "id", message: "must be at most 256 bytes".into() });
         }
         if self.name.trim().is_empty() {
-            return Err(ProductError {
-                field: "name",
-                message: "must not be empty".into(),
-            });
+            return Err(ProductError { field: "name", message: "must not be empty".into() });
         }
         if let Some(price) = self.price {
             if !price.is_finite() || price < 0.0 {
@@ -100,11 +91,7 @@ impl Product {
     /// Parses a category path written as `"Home > Bedroom > Mattresses"` or `"Home/Bedroom"`.
     pub fn parse_category_path(text: &str) -> Vec<String> {
         let separator = if text.contains('>') { '>' } else { '/' };
-        text.split(separator)
-            .map(str::trim)
-            .filter(|part| !part.is_empty())
-            .map(str::to_owned)
-            .collect()
+        text.split(separator).map(str::trim).filter(|part| !part.is_empty()).map(str::to_owned).collect()
     }
 
     /// The leaf category, or the empty string for an uncategorised product.
@@ -134,14 +121,8 @@ mod tests {
 
     #[test]
     fn category_paths_parse_with_either_separator() {
-        assert_eq!(
-            Product::parse_category_path("Home > Bedroom> Mattresses"),
-            ["Home", "Bedroom", "Mattresses"]
-        );
-        assert_eq!(
-            Product::parse_category_path("Home/Bedroom"),
-            ["Home", "Bedroom"]
-        );
+        assert_eq!(Product::parse_category_path("Home > Bedroom> Mattresses"), ["Home", "Bedroom", "Mattresses"]);
+        assert_eq!(Product::parse_category_path("Home/Bedroom"), ["Home", "Bedroom"]);
         assert!(Product::parse_category_path("  ").is_empty());
     }
 

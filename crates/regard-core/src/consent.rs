@@ -47,9 +47,7 @@ impl ConsentPurpose {
 
     /// Parses a wire name (case-insensitive).
     pub fn parse(text: &str) -> Option<ConsentPurpose> {
-        ConsentPurpose::ALL
-            .into_iter()
-            .find(|p| p.as_str().eq_ignore_ascii_case(text.trim()))
+        ConsentPurpose::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(text.trim()))
     }
 }
 
@@ -107,13 +105,9 @@ impl ConsentSource {
 
     /// Parses a wire name.
     pub fn parse(text: &str) -> Option<ConsentSource> {
-        [
-            ConsentSource::SegmentContext,
-            ConsentSource::IdentifyTraits,
-            ConsentSource::Api,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        [ConsentSource::SegmentContext, ConsentSource::IdentifyTraits, ConsentSource::Api]
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 }
 
@@ -159,8 +153,7 @@ impl ConsentState {
             Some(current) if decision.at_ms < current.at_ms => false,
             Some(current)
                 if current.granted == decision.granted
-                    && (decision.policy_version.is_none()
-                        || decision.policy_version == current.policy_version) =>
+                    && (decision.policy_version.is_none() || decision.policy_version == current.policy_version) =>
             {
                 false
             }
@@ -213,10 +206,7 @@ impl Default for ConsentCategoryMap {
             ("predictive", &[Profiling]),
         ];
         ConsentCategoryMap {
-            entries: pairs
-                .iter()
-                .map(|(name, purposes)| ((*name).to_owned(), purposes.to_vec()))
-                .collect(),
+            entries: pairs.iter().map(|(name, purposes)| ((*name).to_owned(), purposes.to_vec())).collect(),
         }
     }
 }
@@ -254,12 +244,7 @@ mod tests {
     use super::*;
 
     fn decision(granted: bool, at_ms: i64) -> ConsentDecision {
-        ConsentDecision {
-            granted,
-            at_ms,
-            source: ConsentSource::Api,
-            policy_version: None,
-        }
+        ConsentDecision { granted, at_ms, source: ConsentSource::Api, policy_version: None }
     }
 
     #[test]
@@ -292,18 +277,9 @@ mod tests {
     #[test]
     fn categories_map_case_insensitively_and_denial_wins() {
         let map = ConsentCategoryMap::default();
-        let mapped = map.map_preferences(&[
-            ("Marketing".into(), true),
-            ("Advertising".into(), false),
-            ("Unknown".into(), true),
-        ]);
-        assert_eq!(
-            mapped,
-            vec![
-                (ConsentPurpose::Email, true),
-                (ConsentPurpose::Advertising, false)
-            ]
-        );
+        let mapped =
+            map.map_preferences(&[("Marketing".into(), true), ("Advertising".into(), false), ("Unknown".into(), true)]);
+        assert_eq!(mapped, vec![(ConsentPurpose::Email, true), (ConsentPurpose::Advertising, false)]);
     }
 
     #[test]

@@ -11,12 +11,9 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use rustc_hash::FxHashMap;
 
 use crate::catalog::Product;
-use crate::consent::{
-    ConsentCategoryMap, ConsentDecision, ConsentMode, ConsentPurpose, ConsentSource,
-};
+use crate::consent::{ConsentCategoryMap, ConsentDecision, ConsentMode, ConsentPurpose, ConsentSource};
 use crate::facts::{
-    ConsentFact, EventFact, FactBatch, IdentityFact, MergeFact, ProfileId, ReceiptFact,
-    ReducedCountKey, TraitFact,
+    ConsentFact, EventFact, FactBatch, IdentityFact, MergeFact, ProfileId, ReceiptFact, ReducedCountKey, TraitFact,
 };
 use crate::message::{IdentityKind, Message, MessageKind};
 use crate::profile::{Profile, TimelineEntry};
@@ -242,12 +239,8 @@ impl LiveState {
     /// may be filed under.
     pub fn member_ids(&self, id: ProfileId) -> Vec<ProfileId> {
         let id = self.canonical(id);
-        let mut ids: Vec<ProfileId> = self
-            .merged_into
-            .keys()
-            .copied()
-            .filter(|&other| self.canonical(other) == id)
-            .collect();
+        let mut ids: Vec<ProfileId> =
+            self.merged_into.keys().copied().filter(|&other| self.canonical(other) == id).collect();
         ids.push(id);
         ids.sort_unstable();
         ids
@@ -277,10 +270,7 @@ impl LiveState {
     /// for, with no consent information, under opt-in, creates nothing: it is counted in the
     /// reduced form only.
     pub fn apply_message(&mut self, message: Message, facts: &mut FactBatch) -> ApplyOutcome {
-        if !self
-            .dedup
-            .insert(&message.message_id, message.received_at_ms)
-        {
+        if !self.dedup.insert(&message.message_id, message.received_at_ms) {
             return ApplyOutcome::Duplicate;
         }
         let (consent_decisions, consent_source, policy_version) = self.consent_in(&message);
@@ -322,17 +312,9 @@ impl LiveState {
     }
 
     /// Applies consent decisions from the API, creating the profile if needed.
-    pub fn apply_consent(
-        &mut self,
-        update: ConsentUpdate,
-        facts: &mut FactBatch,
-    ) -> Option<ProfileId> {
-        let profile_id = self.link_pair(
-            update.user_id.as_deref(),
-            update.anonymous_id.as_deref(),
-            update.at_ms,
-            facts,
-        )?;
+    pub fn apply_consent(&mut self, update: ConsentUpdate, facts: &mut FactBatch) -> Option<ProfileId> {
+        let profile_id =
+            self.link_pair(update.user_id.as_deref(), update.anonymous_id.as_deref(), update.at_ms, facts)?;
         for (purpose, granted) in update.decisions {
             let decision = ConsentDecision {
                 granted,
@@ -357,19 +339,12 @@ impl LiveState {
         self.profile(id).is_some_and(|p| self.allows(p, purpose))
     }
 
-    fn consent_in(
-        &self,
-        message: &Message,
-    ) -> (Vec<(ConsentPurpose, bool)>, ConsentSource, Option<String>) {
-        let mut decisions = self
-            .config
-            .consent_categories
-            .map_preferences(&message.context.consent_categories);
+    fn consent_in(&self, message: &Message) -> (Vec<(ConsentPurpose, bool)>, ConsentSource, Option<String>) {
+        let mut decisions = self.config.consent_categories.map_preferences(&message.context.consent_categories);
         let mut source = ConsentSource::SegmentContext;
         let mut policy_version = None;
         if message.kind == MessageKind::Identify {
-            if let Some(serde_json::Value::Object(consent)) =
-                message.traits.as_ref().and_then(|t| t.get(CONSENT_TRAIT))
+            if let Some(serde_json::Value::Object(consent)) = message.traits.as_ref().and_then(|t| t.get(CONSENT_TRAIT))
             {
                 for (key, value) in consent {
                     if key == "policy_version" || key == "policyVersion" {
@@ -397,39 +372,23 @@ impl LiveState {
     }
 
     fn find_existing(&self, message: &Message) -> Option<ProfileId> {
-        let by_user = message
-            .user_id
-            .as_deref()
-            .and_then(|id| self.user_ids.get(id));
-        let by_anonymous = message
-            .anonymous_id
-            .as_deref()
-            .and_then(|id| self.anonymous_ids.get(id));
+        let by_user = message.user_id.as_deref().and_then(|id| self.user_ids.get(id));
+        let by_anonymous = message.anonymous_id.as_deref().and_then(|id| self.anonymous_ids.get(id));
         by_user.or(by_anonymous).map(|&id| self.canonical(id))
     }
 
     fn link_identities(&mut self, message: &Message, facts: &mut FactBatch) -> ProfileId {
         let at_ms = message.timestamp_ms;
         if message.kind == MessageKind::Alias {
-            if let (Some(previous), Some(user_id)) =
-                (message.previous_id.as_deref(), message.user_id.as_deref())
-            {
+            if let (Some(previous), Some(user_id)) = (message.previous_id.as_deref(), message.user_id.as_deref()) {
                 return self.alias(previous, user_id, at_ms, facts);
             }
         }
-        match self.link_pair(
-            message.user_id.as_deref(),
-            message.anonymous_id.as_deref(),
-            at_ms,
-            facts,
-        ) {
+        match self.link_pair(message.user_id.as_deref(), message.anonymous_id.as_deref(), at_ms, facts) {
             Some(id) => id,
             // The edge guarantees one of the ids; an alias with only previousId lands here.
             None => {
-                let previous = message
-                    .previous_id
-                    .as_deref()
-                    .unwrap_or(&message.message_id);
+                let previous = message.previous_id.as_deref().unwrap_or(&message.message_id);
                 self.create_with(IdentityKind::AnonymousId, previous, at_ms, facts)
             }
         }
@@ -445,52 +404,28 @@ impl LiveState {
         at_ms: i64,
         facts: &mut FactBatch,
     ) -> Option<ProfileId> {
-        let by_user = user_id
-            .and_then(|id| self.user_ids.get(id))
-            .map(|&id| self.canonical(id));
-        let by_anonymous = anonymous_id
-            .and_then(|id| self.anonymous_ids.get(id))
-            .map(|&id| self.canonical(id));
+        let by_user = user_id.and_then(|id| self.user_ids.get(id)).map(|&id| self.canonical(id));
+        let by_anonymous = anonymous_id.and_then(|id| self.anonymous_ids.get(id)).map(|&id| self.canonical(id));
         match (user_id, anonymous_id, by_user, by_anonymous) {
             (None, None, ..) => None,
             (Some(_), _, Some(user_profile), None) => {
                 if let Some(anonymous_id) = anonymous_id {
-                    self.link(
-                        IdentityKind::AnonymousId,
-                        anonymous_id,
-                        user_profile,
-                        at_ms,
-                        facts,
-                    );
+                    self.link(IdentityKind::AnonymousId, anonymous_id, user_profile, at_ms, facts);
                 }
                 Some(user_profile)
             }
             (Some(user_id), _, None, Some(anonymous_profile)) => {
-                let other_user = self
-                    .profiles
-                    .get(&anonymous_profile)
-                    .and_then(|p| p.user_id())
-                    .is_some();
+                let other_user = self.profiles.get(&anonymous_profile).and_then(|p| p.user_id()).is_some();
                 if other_user {
                     Some(self.create_with(IdentityKind::UserId, user_id, at_ms, facts))
                 } else {
-                    self.link(
-                        IdentityKind::UserId,
-                        user_id,
-                        anonymous_profile,
-                        at_ms,
-                        facts,
-                    );
+                    self.link(IdentityKind::UserId, user_id, anonymous_profile, at_ms, facts);
                     Some(anonymous_profile)
                 }
             }
             (Some(_), _, Some(user_profile), Some(anonymous_profile)) => {
                 if user_profile != anonymous_profile {
-                    let other_user = self
-                        .profiles
-                        .get(&anonymous_profile)
-                        .and_then(|p| p.user_id())
-                        .is_some();
+                    let other_user = self.profiles.get(&anonymous_profile).and_then(|p| p.user_id()).is_some();
                     if !other_user {
                         self.merge(anonymous_profile, user_profile, at_ms, facts);
                     }
@@ -514,18 +449,9 @@ impl LiveState {
     /// `alias(previousId, userId)`: the previous id (anonymous or a former userId) is the same
     /// person as `user_id`. Unlike an implicit link, an explicit alias merges even two
     /// identified profiles, because the operator said so.
-    fn alias(
-        &mut self,
-        previous: &str,
-        user_id: &str,
-        at_ms: i64,
-        facts: &mut FactBatch,
-    ) -> ProfileId {
-        let previous_profile = self
-            .user_ids
-            .get(previous)
-            .or_else(|| self.anonymous_ids.get(previous))
-            .map(|&id| self.canonical(id));
+    fn alias(&mut self, previous: &str, user_id: &str, at_ms: i64, facts: &mut FactBatch) -> ProfileId {
+        let previous_profile =
+            self.user_ids.get(previous).or_else(|| self.anonymous_ids.get(previous)).map(|&id| self.canonical(id));
         let user_profile = self.user_ids.get(user_id).map(|&id| self.canonical(id));
         match (previous_profile, user_profile) {
             (Some(from), Some(into)) => {
@@ -550,13 +476,7 @@ impl LiveState {
         }
     }
 
-    fn create_with(
-        &mut self,
-        kind: IdentityKind,
-        value: &str,
-        at_ms: i64,
-        facts: &mut FactBatch,
-    ) -> ProfileId {
+    fn create_with(&mut self, kind: IdentityKind, value: &str, at_ms: i64, facts: &mut FactBatch) -> ProfileId {
         let id = self.next_profile_id;
         self.next_profile_id += 1;
         self.profiles.insert(id, Profile::new(id));
@@ -564,21 +484,9 @@ impl LiveState {
         id
     }
 
-    fn link(
-        &mut self,
-        kind: IdentityKind,
-        value: &str,
-        profile_id: ProfileId,
-        at_ms: i64,
-        facts: &mut FactBatch,
-    ) {
+    fn link(&mut self, kind: IdentityKind, value: &str, profile_id: ProfileId, at_ms: i64, facts: &mut FactBatch) {
         self.index_identity(kind, value, profile_id);
-        facts.identities.push(IdentityFact {
-            kind,
-            value: value.to_owned(),
-            profile_id,
-            at_ms,
-        });
+        facts.identities.push(IdentityFact { kind, value: value.to_owned(), profile_id, at_ms });
     }
 
     fn index_identity(&mut self, kind: IdentityKind, value: &str, profile_id: ProfileId) {
@@ -670,25 +578,10 @@ impl LiveState {
         let seq = self.next_seq;
         self.next_seq += 1;
         let name = message.name.as_deref().map(|n| self.symbols.intern(n));
-        let locale = message
-            .context
-            .locale
-            .as_deref()
-            .map(|l| self.symbols.intern(l));
-        let timezone = message
-            .context
-            .timezone
-            .as_deref()
-            .map(|t| self.symbols.intern(t));
+        let locale = message.context.locale.as_deref().map(|l| self.symbols.intern(l));
+        let timezone = message.context.timezone.as_deref().map(|t| self.symbols.intern(t));
         if let Some(profile) = self.profiles.get_mut(&profile_id) {
-            profile.record_event(
-                TimelineEntry {
-                    timestamp_ms: message.timestamp_ms,
-                    seq,
-                },
-                message.kind,
-                name,
-            );
+            profile.record_event(TimelineEntry { timestamp_ms: message.timestamp_ms, seq }, message.kind, name);
             if locale.is_some() {
                 profile.last_locale = locale;
             }
@@ -714,10 +607,7 @@ impl LiveState {
             kind: message.kind,
             name: message.name.unwrap_or_default(),
         });
-        facts.receipts.push(ReceiptFact {
-            message_id: message.message_id,
-            received_at_ms: message.received_at_ms,
-        });
+        facts.receipts.push(ReceiptFact { message_id: message.message_id, received_at_ms: message.received_at_ms });
     }
 
     // ---- replay of stored facts ---------------------------------------------------------
@@ -778,14 +668,7 @@ impl LiveState {
         let id = self.canonical(event.profile_id);
         let name = event.name.map(|n| self.symbols.intern(n));
         if let Some(profile) = self.profiles.get_mut(&id) {
-            profile.record_event(
-                TimelineEntry {
-                    timestamp_ms: event.timestamp_ms,
-                    seq: event.seq,
-                },
-                event.kind,
-                name,
-            );
+            profile.record_event(TimelineEntry { timestamp_ms: event.timestamp_ms, seq: event.seq }, event.kind, name);
         }
     }
 

@@ -1,13 +1,7 @@
 use super::*;
 use crate::message::MessageContext;
 
-fn message(
-    kind: MessageKind,
-    id: &str,
-    user: Option<&str>,
-    anonymous: Option<&str>,
-    at_ms: i64,
-) -> Message {
+fn message(kind: MessageKind, id: &str, user: Option<&str>, anonymous: Option<&str>, at_ms: i64) -> Message {
     Message {
         kind,
         message_id: id.to_owned(),
@@ -25,34 +19,18 @@ fn message(
 }
 
 fn granting(mut m: Message) -> Message {
-    m.context.consent_categories =
-        vec![("Analytics".into(), true), ("Personalization".into(), true)];
+    m.context.consent_categories = vec![("Analytics".into(), true), ("Personalization".into(), true)];
     m
 }
 
-fn identify(
-    id: &str,
-    user: &str,
-    anonymous: Option<&str>,
-    traits: serde_json::Value,
-    at_ms: i64,
-) -> Message {
-    let mut m = granting(message(
-        MessageKind::Identify,
-        id,
-        Some(user),
-        anonymous,
-        at_ms,
-    ));
+fn identify(id: &str, user: &str, anonymous: Option<&str>, traits: serde_json::Value, at_ms: i64) -> Message {
+    let mut m = granting(message(MessageKind::Identify, id, Some(user), anonymous, at_ms));
     m.traits = traits.as_object().cloned();
     m
 }
 
 fn state(mode: ConsentMode) -> LiveState {
-    LiveState::new(LiveConfig {
-        consent_mode: mode,
-        ..LiveConfig::default()
-    })
+    LiveState::new(LiveConfig { consent_mode: mode, ..LiveConfig::default() })
 }
 
 #[test]
@@ -60,25 +38,10 @@ fn an_anonymous_visitor_who_logs_in_keeps_his_history() {
     let mut live = state(ConsentMode::OptIn);
     let mut facts = FactBatch::default();
     for i in 0..3 {
-        let m = granting(message(
-            MessageKind::Track,
-            &format!("m{i}"),
-            None,
-            Some("anon-1"),
-            i * 1000,
-        ));
+        let m = granting(message(MessageKind::Track, &format!("m{i}"), None, Some("anon-1"), i * 1000));
         assert_eq!(live.apply_message(m, &mut facts), ApplyOutcome::Stored);
     }
-    live.apply_message(
-        identify(
-            "m9",
-            "user-1",
-            Some("anon-1"),
-            serde_json::json!({"name": "Ada"}),
-            5000,
-        ),
-        &mut facts,
-    );
+    live.apply_message(identify("m9", "user-1", Some("anon-1"), serde_json::json!({"name": "Ada"}), 5000), &mut facts);
     let profile = live.find_profile("user-1").expect("profile by userId");
     assert_eq!(profile.timeline.len(), 4);
     assert_eq!(live.find_profile("anon-1").map(|p| p.id), Some(profile.id));
@@ -89,23 +52,11 @@ fn an_anonymous_visitor_who_logs_in_keeps_his_history() {
 fn two_anonymous_ids_that_identify_as_one_user_merge() {
     let mut live = state(ConsentMode::OptIn);
     let mut facts = FactBatch::default();
-    live.apply_message(
-        granting(message(MessageKind::Page, "a", None, Some("phone"), 1)),
-        &mut facts,
-    );
-    live.apply_message(
-        granting(message(MessageKind::Page, "b", None, Some("laptop"), 2)),
-        &mut facts,
-    );
+    live.apply_message(granting(message(MessageKind::Page, "a", None, Some("phone"), 1)), &mut facts);
+    live.apply_message(granting(message(MessageKind::Page, "b", None, Some("laptop"), 2)), &mut facts);
     assert_eq!(live.profile_count(), 2);
-    live.apply_message(
-        identify("c", "user-7", Some("phone"), serde_json::json!({}), 3),
-        &mut facts,
-    );
-    live.apply_message(
-        identify("d", "user-7", Some("laptop"), serde_json::json!({}), 4),
-        &mut facts,
-    );
+    live.apply_message(identify("c", "user-7", Some("phone"), serde_json::json!({}), 3), &mut facts);
+    live.apply_message(identify("d", "user-7", Some("laptop"), serde_json::json!({}), 4), &mut facts);
     assert_eq!(live.profile_count(), 1);
     let profile = live.find_profile("laptop").expect("merged profile");
     assert_eq!(profile.timeline.len(), 4);
@@ -117,32 +68,17 @@ fn two_anonymous_ids_that_identify_as_one_user_merge() {
 fn a_shared_device_does_not_merge_two_users() {
     let mut live = state(ConsentMode::OptOut);
     let mut facts = FactBatch::default();
-    live.apply_message(
-        identify("a", "alice", Some("family-ipad"), serde_json::json!({}), 1),
-        &mut facts,
-    );
-    live.apply_message(
-        identify("b", "bob", Some("family-ipad"), serde_json::json!({}), 2),
-        &mut facts,
-    );
-    assert_ne!(
-        live.find_profile("alice").map(|p| p.id),
-        live.find_profile("bob").map(|p| p.id)
-    );
+    live.apply_message(identify("a", "alice", Some("family-ipad"), serde_json::json!({}), 1), &mut facts);
+    live.apply_message(identify("b", "bob", Some("family-ipad"), serde_json::json!({}), 2), &mut facts);
+    assert_ne!(live.find_profile("alice").map(|p| p.id), live.find_profile("bob").map(|p| p.id));
 }
 
 #[test]
 fn an_explicit_alias_merges_a_former_user_id() {
     let mut live = state(ConsentMode::OptOut);
     let mut facts = FactBatch::default();
-    live.apply_message(
-        identify("a", "old-id", None, serde_json::json!({"plan": "free"}), 1),
-        &mut facts,
-    );
-    live.apply_message(
-        identify("b", "new-id", None, serde_json::json!({}), 2),
-        &mut facts,
-    );
+    live.apply_message(identify("a", "old-id", None, serde_json::json!({"plan": "free"}), 1), &mut facts);
+    live.apply_message(identify("b", "new-id", None, serde_json::json!({}), 2), &mut facts);
     let mut alias = message(MessageKind::Alias, "c", Some("new-id"), None, 3);
     alias.previous_id = Some("old-id".into());
     live.apply_message(alias, &mut facts);
@@ -156,10 +92,7 @@ fn an_explicit_alias_merges_a_former_user_id() {
 fn without_consent_under_opt_in_only_a_count_is_kept() {
     let mut live = state(ConsentMode::OptIn);
     let mut facts = FactBatch::default();
-    let outcome = live.apply_message(
-        message(MessageKind::Track, "x", None, Some("anon"), 1),
-        &mut facts,
-    );
+    let outcome = live.apply_message(message(MessageKind::Track, "x", None, Some("anon"), 1), &mut facts);
     assert_eq!(outcome, ApplyOutcome::Reduced);
     assert_eq!(live.profile_count(), 0);
     assert!(facts.events.is_empty() && facts.identities.is_empty());
@@ -171,16 +104,10 @@ fn without_consent_under_opt_in_only_a_count_is_kept() {
 fn revoking_analytics_in_a_message_reduces_that_message_itself() {
     let mut live = state(ConsentMode::OptIn);
     let mut facts = FactBatch::default();
-    live.apply_message(
-        granting(message(MessageKind::Track, "a", None, Some("anon"), 1)),
-        &mut facts,
-    );
+    live.apply_message(granting(message(MessageKind::Track, "a", None, Some("anon"), 1)), &mut facts);
     let mut revoke = message(MessageKind::Track, "b", None, Some("anon"), 2);
     revoke.context.consent_categories = vec![("Analytics".into(), false)];
-    assert_eq!(
-        live.apply_message(revoke, &mut facts),
-        ApplyOutcome::Reduced
-    );
+    assert_eq!(live.apply_message(revoke, &mut facts), ApplyOutcome::Reduced);
     assert_eq!(facts.consents.len(), 3);
     let later = message(MessageKind::Track, "c", None, Some("anon"), 3);
     assert_eq!(live.apply_message(later, &mut facts), ApplyOutcome::Reduced);
@@ -191,10 +118,7 @@ fn opt_out_mode_stores_until_denied() {
     let mut live = state(ConsentMode::OptOut);
     let mut facts = FactBatch::default();
     assert_eq!(
-        live.apply_message(
-            message(MessageKind::Page, "a", None, Some("anon"), 1),
-            &mut facts
-        ),
+        live.apply_message(message(MessageKind::Page, "a", None, Some("anon"), 1), &mut facts),
         ApplyOutcome::Stored
     );
 }
@@ -210,10 +134,7 @@ fn identify_traits_carry_consent_and_are_not_stored_as_traits() {
     assert_eq!(live.apply_message(m, &mut facts), ApplyOutcome::Stored);
     let profile = live.find_profile("u").expect("profile");
     assert_eq!(profile.traits.len(), 1);
-    let email = profile
-        .consent
-        .decision(ConsentPurpose::Email)
-        .expect("email decision");
+    let email = profile.consent.decision(ConsentPurpose::Email).expect("email decision");
     assert!(!email.granted);
     assert_eq!(email.source, ConsentSource::IdentifyTraits);
     assert_eq!(email.policy_version.as_deref(), Some("v2"));
@@ -224,10 +145,7 @@ fn a_retried_message_is_applied_once() {
     let mut live = state(ConsentMode::OptOut);
     let mut facts = FactBatch::default();
     let m = message(MessageKind::Track, "same", None, Some("anon"), 1);
-    assert_eq!(
-        live.apply_message(m.clone(), &mut facts),
-        ApplyOutcome::Stored
-    );
+    assert_eq!(live.apply_message(m.clone(), &mut facts), ApplyOutcome::Stored);
     assert_eq!(live.apply_message(m, &mut facts), ApplyOutcome::Duplicate);
     assert_eq!(facts.events.len(), 1);
 }
@@ -252,35 +170,11 @@ fn replaying_the_facts_rebuilds_the_same_state() {
     let mut all = FactBatch::default();
     let script = vec![
         granting(message(MessageKind::Page, "1", None, Some("phone"), 1_000)),
-        granting(message(
-            MessageKind::Track,
-            "2",
-            None,
-            Some("laptop"),
-            2_000_000,
-        )),
-        identify(
-            "3",
-            "u1",
-            Some("phone"),
-            serde_json::json!({"city": "Berlin"}),
-            3_000,
-        ),
-        identify(
-            "4",
-            "u1",
-            Some("laptop"),
-            serde_json::json!({"city": "Paris"}),
-            9_000_000,
-        ),
+        granting(message(MessageKind::Track, "2", None, Some("laptop"), 2_000_000)),
+        identify("3", "u1", Some("phone"), serde_json::json!({"city": "Berlin"}), 3_000),
+        identify("4", "u1", Some("laptop"), serde_json::json!({"city": "Paris"}), 9_000_000),
         message(MessageKind::Track, "5", None, Some("stranger"), 5),
-        granting(message(
-            MessageKind::Track,
-            "6",
-            Some("u1"),
-            None,
-            20_000_000,
-        )),
+        granting(message(MessageKind::Track, "6", Some("u1"), None, 20_000_000)),
     ];
     for m in script {
         live.apply_message(m, &mut all);

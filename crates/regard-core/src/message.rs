@@ -55,9 +55,7 @@ impl MessageKind {
 
     /// Parses a wire name.
     pub fn parse(text: &str) -> Option<MessageKind> {
-        MessageKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
+        MessageKind::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 
     /// The stable small integer the store keeps for this kind.
@@ -194,11 +192,7 @@ impl Message {
         self.user_id
             .as_deref()
             .map(|id| (IdentityKind::UserId, id))
-            .or_else(|| {
-                self.anonymous_id
-                    .as_deref()
-                    .map(|id| (IdentityKind::AnonymousId, id))
-            })
+            .or_else(|| self.anonymous_id.as_deref().map(|id| (IdentityKind::AnonymousId, id)))
     }
 }
 

@@ -77,27 +77,17 @@ pub struct Profile {
 impl Profile {
     /// A profile with no data yet.
     pub fn new(id: ProfileId) -> Profile {
-        Profile {
-            id,
-            ..Profile::default()
-        }
+        Profile { id, ..Profile::default() }
     }
 
     /// The first userId the person is known by.
     pub fn user_id(&self) -> Option<&str> {
-        self.identities
-            .iter()
-            .find(|(kind, _)| *kind == IdentityKind::UserId)
-            .map(|(_, v)| &**v)
+        self.identities.iter().find(|(kind, _)| *kind == IdentityKind::UserId).map(|(_, v)| &**v)
     }
 
     /// Adds an id if the profile does not have it yet.
     pub fn add_identity(&mut self, kind: IdentityKind, value: &str) {
-        if !self
-            .identities
-            .iter()
-            .any(|(k, v)| *k == kind && &**v == value)
-        {
+        if !self.identities.iter().any(|(k, v)| *k == kind && &**v == value) {
             self.identities.push((kind, value.into()));
         }
     }
@@ -110,16 +100,13 @@ impl Profile {
             Some(last) if *last <= entry => self.timeline.len(),
             _ => self.timeline.partition_point(|e| *e < entry),
         };
-        let previous = position
-            .checked_sub(1)
-            .map(|i| self.timeline[i].timestamp_ms);
+        let previous = position.checked_sub(1).map(|i| self.timeline[i].timestamp_ms);
         let next = self.timeline.get(position).map(|e| e.timestamp_ms);
         self.timeline.insert(position, entry);
         self.sessions = if self.timeline.len() == 1 {
             1
         } else {
-            (i64::from(self.sessions) + session_delta(previous, entry.timestamp_ms, next)).max(1)
-                as u32
+            (i64::from(self.sessions) + session_delta(previous, entry.timestamp_ms, next)).max(1) as u32
         };
         self.kind_counts[kind.index()] = self.kind_counts[kind.index()].saturating_add(1);
         if let Some(name) = name {
@@ -145,11 +132,7 @@ impl Profile {
                 }
             }
             None => {
-                self.traits.push(TraitValue {
-                    key,
-                    value_json: value_json.into(),
-                    updated_ms: at_ms,
-                });
+                self.traits.push(TraitValue { key, value_json: value_json.into(), updated_ms: at_ms });
                 true
             }
         }
@@ -157,19 +140,12 @@ impl Profile {
 
     /// The current value of a trait, as JSON text.
     pub fn trait_json(&self, key: Symbol) -> Option<&str> {
-        self.traits
-            .iter()
-            .find(|t| t.key == key)
-            .map(|t| &*t.value_json)
+        self.traits.iter().find(|t| t.key == key).map(|t| &*t.value_json)
     }
 
     /// How many events of `name` the profile has.
     pub fn name_count(&self, name: Symbol) -> u32 {
-        self.name_counts
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, c)| *c)
-            .unwrap_or(0)
+        self.name_counts.iter().find(|(n, _)| *n == name).map(|(_, c)| *c).unwrap_or(0)
     }
 
     /// Time of the first stored event.
@@ -231,11 +207,7 @@ impl Profile {
             + self.identities.capacity() * std::mem::size_of::<(IdentityKind, Box<str>)>()
             + self.identities.iter().map(|(_, v)| v.len()).sum::<usize>()
             + self.traits.capacity() * std::mem::size_of::<TraitValue>()
-            + self
-                .traits
-                .iter()
-                .map(|t| t.value_json.len())
-                .sum::<usize>()
+            + self.traits.iter().map(|t| t.value_json.len()).sum::<usize>()
             + self.consent_bytes()
             + self.timeline.capacity() * std::mem::size_of::<TimelineEntry>()
             + self.name_counts.capacity() * std::mem::size_of::<(Symbol, u32)>()
@@ -265,10 +237,7 @@ pub fn count_sessions(timeline: &[TimelineEntry]) -> u32 {
     if timeline.is_empty() {
         return 0;
     }
-    1 + timeline
-        .windows(2)
-        .filter(|w| w[1].timestamp_ms - w[0].timestamp_ms > SESSION_GAP_MS)
-        .count() as u32
+    1 + timeline.windows(2).filter(|w| w[1].timestamp_ms - w[0].timestamp_ms > SESSION_GAP_MS).count() as u32
 }
 
 #[cfg(test)]
@@ -276,10 +245,7 @@ mod tests {
     use super::*;
 
     fn entry(minutes: i64, seq: u64) -> TimelineEntry {
-        TimelineEntry {
-            timestamp_ms: minutes * MINUTE_MS,
-            seq,
-        }
+        TimelineEntry { timestamp_ms: minutes * MINUTE_MS, seq }
     }
 
     #[test]
@@ -288,16 +254,9 @@ mod tests {
         let mut profile = Profile::new(1);
         for (seq, minutes) in times.iter().enumerate() {
             profile.record_event(entry(*minutes, seq as u64), MessageKind::Track, None);
-            assert_eq!(
-                profile.sessions,
-                count_sessions(&profile.timeline),
-                "after {minutes}"
-            );
+            assert_eq!(profile.sessions, count_sessions(&profile.timeline), "after {minutes}");
         }
-        assert_eq!(
-            profile.kind_counts[MessageKind::Track.index()],
-            times.len() as u32
-        );
+        assert_eq!(profile.kind_counts[MessageKind::Track.index()], times.len() as u32);
     }
 
     #[test]

@@ -34,10 +34,7 @@ impl SymbolTable {
 
     /// The string behind `symbol`.
     pub fn name(&self, symbol: Symbol) -> &str {
-        self.names
-            .get(symbol.0 as usize)
-            .map(|s| &**s)
-            .unwrap_or("")
+        self.names.get(symbol.0 as usize).map(|s| &**s).unwrap_or("")
     }
 
     /// How many distinct strings are interned.

@@ -17,16 +17,10 @@ pub fn parse_iso8601_ms(text: &str) -> Option<i64> {
     }
     // SDKs sometimes send a local date-time with no offset; Segment reads it as UTC.
     if let Ok(dt) = text.parse::<jiff::civil::DateTime>() {
-        return dt
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .ok()
-            .map(|z| z.timestamp().as_millisecond());
+        return dt.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp().as_millisecond());
     }
     if let Ok(date) = text.parse::<jiff::civil::Date>() {
-        return date
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .ok()
-            .map(|z| z.timestamp().as_millisecond());
+        return date.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp().as_millisecond());
     }
     None
 }
@@ -53,9 +47,7 @@ pub struct ReportedTimes {
 /// timestamp is trusted as it is; without any timestamp the event happened when received.
 pub fn corrected_timestamp_ms(reported: ReportedTimes, received_at_ms: i64) -> i64 {
     match (reported.timestamp_ms, reported.sent_at_ms) {
-        (Some(original), Some(sent)) => {
-            received_at_ms.saturating_sub(sent.saturating_sub(original))
-        }
+        (Some(original), Some(sent)) => received_at_ms.saturating_sub(sent.saturating_sub(original)),
         (Some(original), None) => original,
         (None, _) => received_at_ms,
     }
@@ -74,19 +66,13 @@ mod tests {
     #[test]
     fn skew_is_corrected_from_sent_at() {
         // The device clock runs 10 s fast: it says it sent at 100 s but we received at 90 s.
-        let reported = ReportedTimes {
-            timestamp_ms: Some(95_000),
-            sent_at_ms: Some(100_000),
-        };
+        let reported = ReportedTimes { timestamp_ms: Some(95_000), sent_at_ms: Some(100_000) };
         assert_eq!(corrected_timestamp_ms(reported, 90_000), 85_000);
     }
 
     #[test]
     fn missing_times_fall_back_in_order() {
-        let only_ts = ReportedTimes {
-            timestamp_ms: Some(5),
-            sent_at_ms: None,
-        };
+        let only_ts = ReportedTimes { timestamp_ms: Some(5), sent_at_ms: None };
         assert_eq!(corrected_timestamp_ms(only_ts, 9), 5);
         assert_eq!(corrected_timestamp_ms(ReportedTimes::default(), 9), 9);
     }

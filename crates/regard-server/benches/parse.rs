@@ -18,10 +18,9 @@ fn parse(c: &mut Criterion) {
         received_at_ms: 0,
         batch_sent_at_ms: None,
         batch_context: None,
+        encode: None,
     };
-    group.bench_function("parse_track_message", |b| {
-        b.iter(|| parse_message(TRACK, envelope).expect("valid"))
-    });
+    group.bench_function("parse_track_message", |b| b.iter(|| parse_message(TRACK, envelope).expect("valid")));
     let body = format!(r#"{{"batch":[{}]}}"#, vec![TRACK; 100].join(","));
     group.throughput(Throughput::Elements(100));
     group.bench_function("parse_batch_of_100", |b| {
@@ -32,12 +31,9 @@ fn parse(c: &mut Criterion) {
                 received_at_ms: 0,
                 batch_sent_at_ms: None,
                 batch_context: None,
+                encode: None,
             };
-            batch
-                .messages
-                .iter()
-                .map(|m| parse_message(m.get(), envelope).expect("valid"))
-                .collect::<Vec<_>>()
+            batch.messages.iter().map(|m| parse_message(m.get(), envelope).expect("valid")).collect::<Vec<_>>()
         })
     });
     group.finish();

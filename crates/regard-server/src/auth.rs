@@ -44,12 +44,8 @@ pub fn credential(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| {
-        ApiError::new(
-            ErrorCode::Unauthorized,
-            "the Authorization header is not text",
-        )
-    })?;
+    let value =
+        value.to_str().map_err(|_| ApiError::new(ErrorCode::Unauthorized, "the Authorization header is not text"))?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if scheme.eq_ignore_ascii_case("bearer") {
         return Ok(Some(rest.trim().to_owned()));
@@ -59,37 +55,23 @@ pub fn credential(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
             .decode(rest.trim())
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Unauthorized,
-                    "the Basic credentials are not valid base64 text",
-                )
-            })?;
-        let user = decoded
-            .split_once(':')
-            .map_or(decoded.as_str(), |(user, _)| user);
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the Basic credentials are not valid base64 text"))?;
+        let user = decoded.split_once(':').map_or(decoded.as_str(), |(user, _)| user);
         return Ok(Some(user.to_owned()));
     }
-    Err(ApiError::new(
-        ErrorCode::Unauthorized,
-        "use Basic (the key as user name) or Bearer authorization",
-    ))
+    Err(ApiError::new(ErrorCode::Unauthorized, "use Basic (the key as user name) or Bearer authorization"))
 }
 
 impl Keys {
     /// What `key` allows, or 401.
     pub fn access(&self, key: Option<&str>) -> Result<Access, ApiError> {
         match key {
-            None => Err(ApiError::new(
-                ErrorCode::Unauthorized,
-                "a key is required (Basic with the write key, or Bearer)",
-            )),
+            None => {
+                Err(ApiError::new(ErrorCode::Unauthorized, "a key is required (Basic with the write key, or Bearer)"))
+            }
             Some(key) if same(key, &self.admin_key) => Ok(Access::Admin),
             Some(key) if same(key, &self.write_key) => Ok(Access::Write),
-            Some(_) => Err(ApiError::new(
-                ErrorCode::Unauthorized,
-                "the key is not valid",
-            )),
+            Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "the key is not valid")),
         }
     }
 
@@ -112,18 +94,12 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn keys() -> Keys {
-        Keys {
-            write_key: "wk".into(),
-            admin_key: "ak".into(),
-        }
+        Keys { write_key: "wk".into(), admin_key: "ak".into() }
     }
 
     fn headers(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(
-            axum::http::header::AUTHORIZATION,
-            HeaderValue::from_str(value).expect("header"),
-        );
+        h.insert(axum::http::header::AUTHORIZATION, HeaderValue::from_str(value).expect("header"));
         h
     }
 
@@ -136,27 +112,9 @@ mod tests {
 
     #[test]
     fn the_write_key_is_forbidden_on_admin_routes() {
-        assert_eq!(
-            keys()
-                .require_admin(&headers("Bearer wk"))
-                .expect_err("403")
-                .code,
-            ErrorCode::Forbidden
-        );
-        assert_eq!(
-            keys()
-                .require_admin(&headers("Bearer nope"))
-                .expect_err("401")
-                .code,
-            ErrorCode::Unauthorized
-        );
-        assert_eq!(
-            keys()
-                .require_admin(&HeaderMap::new())
-                .expect_err("401")
-                .code,
-            ErrorCode::Unauthorized
-        );
+        assert_eq!(keys().require_admin(&headers("Bearer wk")).expect_err("403").code, ErrorCode::Forbidden);
+        assert_eq!(keys().require_admin(&headers("Bearer nope")).expect_err("401").code, ErrorCode::Unauthorized);
+        assert_eq!(keys().require_admin(&HeaderMap::new()).expect_err("401").code, ErrorCode::Unauthorized);
         assert!(keys().require_admin(&headers("Bearer ak")).is_ok());
     }
 }

@@ -43,10 +43,9 @@ impl ErrorCode {
         match self {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::InvalidJson
-            | ErrorCode::InvalidField
-            | ErrorCode::MissingField
-            | ErrorCode::MessageTooLarge => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidJson | ErrorCode::InvalidField | ErrorCode::MissingField | ErrorCode::MessageTooLarge => {
+                StatusCode::BAD_REQUEST
+            }
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -104,24 +103,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with no field.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            code,
-            message: message.into(),
-            field: None,
-        }
+        ApiError { code, message: message.into(), field: None }
     }
 
     /// An error naming a field.
-    pub fn field(
-        code: ErrorCode,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> ApiError {
-        ApiError {
-            code,
-            message: message.into(),
-            field: Some(field.into()),
-        }
+    pub fn field(code: ErrorCode, field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: message.into(), field: Some(field.into()) }
     }
 
     /// The same error with its field path prefixed (`batch[3].` + `timestamp`).
@@ -149,24 +136,14 @@ struct ErrorDetail<'a> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                message: &self.message,
-                field: self.field.as_deref(),
-            },
-        };
+        let body =
+            ErrorBody { error: ErrorDetail { code: self.code, message: &self.message, field: self.field.as_deref() } };
         let mut response = (self.code.status(), axum::Json(body)).into_response();
         if matches!(self.code, ErrorCode::Overloaded) {
-            response
-                .headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
+            response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
         }
         if matches!(self.code, ErrorCode::Unauthorized) {
-            response.headers_mut().insert(
-                "www-authenticate",
-                HeaderValue::from_static("Basic realm=\"regard\""),
-            );
+            response.headers_mut().insert("www-authenticate", HeaderValue::from_static("Basic realm=\"regard\""));
         }
         response
     }
@@ -175,14 +152,10 @@ impl IntoResponse for ApiError {
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> ApiError {
         match error {
-            EngineError::Overloaded => ApiError::new(
-                ErrorCode::Overloaded,
-                "the writer is busy; retry after a moment",
-            ),
-            EngineError::Stopped(reason) => ApiError::new(
-                ErrorCode::Unavailable,
-                format!("the store is unavailable: {reason}"),
-            ),
+            EngineError::Overloaded => ApiError::new(ErrorCode::Overloaded, "the writer is busy; retry after a moment"),
+            EngineError::Stopped(reason) => {
+                ApiError::new(ErrorCode::Unavailable, format!("the store is unavailable: {reason}"))
+            }
             other => {
                 tracing::error!(error = %other, "storage fault");
                 ApiError::new(ErrorCode::Internal, "internal storage error")

@@ -57,12 +57,7 @@ pub struct AppState {
 impl AppState {
     /// State over an engine with the wall clock.
     pub fn new(engine: Arc<Engine>, keys: Keys) -> AppState {
-        AppState {
-            engine,
-            keys,
-            metrics: Arc::new(metrics::ServerMetrics::default()),
-            clock: Arc::new(SystemClock),
-        }
+        AppState { engine, keys, metrics: Arc::new(metrics::ServerMetrics::default()), clock: Arc::new(SystemClock) }
     }
 }
 
@@ -92,14 +87,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn measure(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let started = Instant::now();
     let response = next.run(request).await;
-    state
-        .metrics
-        .observe(route.as_deref().unwrap_or("other"), started.elapsed());
+    state.metrics.observe(route.as_deref().unwrap_or("other"), started.elapsed());
     response
 }

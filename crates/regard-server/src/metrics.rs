@@ -45,10 +45,7 @@ impl ServerMetrics {
 
     /// Records a request's latency under its route.
     pub fn observe(&self, route: &str, elapsed: std::time::Duration) {
-        let i = MEASURED_ROUTES
-            .iter()
-            .position(|r| *r == route)
-            .unwrap_or(MEASURED_ROUTES.len() - 1);
+        let i = MEASURED_ROUTES.iter().position(|r| *r == route).unwrap_or(MEASURED_ROUTES.len() - 1);
         self.latency[i].record(elapsed);
     }
 
@@ -57,25 +54,12 @@ impl ServerMetrics {
         let mut out = String::with_capacity(16 * 1024);
         let stats = engine.stats();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        out.push_str(
-            "# HELP regard_events_accepted_total Messages acknowledged, by what became of them.\n",
-        );
+        out.push_str("# HELP regard_events_accepted_total Messages acknowledged, by what became of them.\n");
         out.push_str("# TYPE regard_events_accepted_total counter\n");
-        let _ = writeln!(
-            out,
-            "regard_events_accepted_total{{outcome=\"stored\"}} {}",
-            load(&stats.events_stored)
-        );
-        let _ = writeln!(
-            out,
-            "regard_events_accepted_total{{outcome=\"reduced\"}} {}",
-            load(&stats.events_reduced)
-        );
-        let _ = writeln!(
-            out,
-            "regard_events_accepted_total{{outcome=\"duplicate\"}} {}",
-            load(&stats.events_duplicate)
-        );
+        let _ = writeln!(out, "regard_events_accepted_total{{outcome=\"stored\"}} {}", load(&stats.events_stored));
+        let _ = writeln!(out, "regard_events_accepted_total{{outcome=\"reduced\"}} {}", load(&stats.events_reduced));
+        let _ =
+            writeln!(out, "regard_events_accepted_total{{outcome=\"duplicate\"}} {}", load(&stats.events_duplicate));
         out.push_str("# HELP regard_events_reduced_total Messages kept only as anonymous daily counts, by reason.\n");
         out.push_str("# TYPE regard_events_reduced_total counter\n");
         let _ = writeln!(
@@ -83,43 +67,26 @@ impl ServerMetrics {
             "regard_events_reduced_total{{reason=\"no_analytics_consent\"}} {}",
             load(&stats.events_reduced)
         );
-        out.push_str(
-            "# HELP regard_events_rejected_total Messages or requests refused, by error code.\n",
-        );
+        out.push_str("# HELP regard_events_rejected_total Messages or requests refused, by error code.\n");
         out.push_str("# TYPE regard_events_rejected_total counter\n");
         for (code, count) in ErrorCode::ALL.iter().zip(&self.rejected) {
-            let _ = writeln!(
-                out,
-                "regard_events_rejected_total{{reason=\"{}\"}} {}",
-                code.as_str(),
-                load(count)
-            );
+            let _ = writeln!(out, "regard_events_rejected_total{{reason=\"{}\"}} {}", code.as_str(), load(count));
         }
         out.push_str("# HELP regard_http_request_duration_seconds Request latency by route.\n");
         out.push_str("# TYPE regard_http_request_duration_seconds histogram\n");
         for (route, histogram) in MEASURED_ROUTES.iter().zip(&self.latency) {
             if histogram.count() > 0 {
-                histogram.render(
-                    &mut out,
-                    "regard_http_request_duration_seconds",
-                    &format!("route=\"{route}\""),
-                );
+                histogram.render(&mut out, "regard_http_request_duration_seconds", &format!("route=\"{route}\""));
             }
         }
         out.push_str("# HELP regard_store_commit_duration_seconds Time to apply and durably commit one group.\n");
         out.push_str("# TYPE regard_store_commit_duration_seconds histogram\n");
-        stats
-            .commit_latency
-            .render(&mut out, "regard_store_commit_duration_seconds", "");
+        stats.commit_latency.render(&mut out, "regard_store_commit_duration_seconds", "");
         out.push_str("# HELP regard_store_commits_total Group commits.\n# TYPE regard_store_commits_total counter\n");
         let _ = writeln!(out, "regard_store_commits_total {}", load(&stats.commits));
         out.push_str("# HELP regard_store_committed_messages_total Messages in group commits.\n");
         out.push_str("# TYPE regard_store_committed_messages_total counter\n");
-        let _ = writeln!(
-            out,
-            "regard_store_committed_messages_total {}",
-            load(&stats.messages_committed)
-        );
+        let _ = writeln!(out, "regard_store_committed_messages_total {}", load(&stats.messages_committed));
         let state = engine.state();
         out.push_str("# HELP regard_profiles Profiles in memory.\n# TYPE regard_profiles gauge\n");
         let _ = writeln!(out, "regard_profiles {}", state.profile_count());
@@ -127,11 +94,7 @@ impl ServerMetrics {
         let _ = writeln!(out, "regard_catalog_products {}", state.product_count());
         out.push_str("# HELP regard_dedup_message_ids messageIds remembered for de-duplication.\n");
         out.push_str("# TYPE regard_dedup_message_ids gauge\n");
-        let _ = writeln!(
-            out,
-            "regard_dedup_message_ids {}",
-            state.remembered_message_ids()
-        );
+        let _ = writeln!(out, "regard_dedup_message_ids {}", state.remembered_message_ids());
         drop(state);
         out.push_str("# HELP regard_writer_up 1 while the writer accepts work.\n# TYPE regard_writer_up gauge\n");
         let _ = writeln!(out, "regard_writer_up {}", u8::from(engine.is_healthy()));

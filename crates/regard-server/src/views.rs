@@ -43,38 +43,19 @@ pub fn profile_view(live: &LiveState, profile: &Profile) -> Value {
     let mut sorted: Vec<_> = profile.traits.iter().collect();
     sorted.sort_by(|a, b| live.symbols.name(a.key).cmp(live.symbols.name(b.key)));
     for t in sorted {
-        traits.insert(
-            live.symbols.name(t.key).to_owned(),
-            trait_value(&t.value_json),
-        );
+        traits.insert(live.symbols.name(t.key).to_owned(), trait_value(&t.value_json));
     }
     let ids_of = |kind: IdentityKind| -> Vec<&str> {
-        profile
-            .identities
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, v)| &**v)
-            .collect()
+        profile.identities.iter().filter(|(k, _)| *k == kind).map(|(_, v)| &**v).collect()
     };
     let mut by_type = Map::new();
     for kind in MessageKind::ALL {
-        by_type.insert(
-            kind.as_str().to_owned(),
-            json!(profile.kind_counts[kind.index()]),
-        );
+        by_type.insert(kind.as_str().to_owned(), json!(profile.kind_counts[kind.index()]));
     }
-    let mut by_event: Vec<(&str, u32)> = profile
-        .name_counts
-        .iter()
-        .map(|(n, c)| (live.symbols.name(*n), *c))
-        .collect();
+    let mut by_event: Vec<(&str, u32)> = profile.name_counts.iter().map(|(n, c)| (live.symbols.name(*n), *c)).collect();
     by_event.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let merged: Vec<String> = live
-        .member_ids(profile.id)
-        .into_iter()
-        .filter(|&id| id != profile.id)
-        .map(profile_key)
-        .collect();
+    let merged: Vec<String> =
+        live.member_ids(profile.id).into_iter().filter(|&id| id != profile.id).map(profile_key).collect();
     json!({
         "id": profile_key(profile.id),
         "identities": {
@@ -118,10 +99,7 @@ pub fn event_view(event: &StoredEvent) -> Value {
         "receivedAt": format_iso8601_ms(event.received_at_ms),
         "profile_id": profile_key(event.profile_id),
     });
-    if let (Some(original), Some(map)) = (
-        raw.get("timestamp").or(raw.get("originalTimestamp")),
-        out.as_object_mut(),
-    ) {
+    if let (Some(original), Some(map)) = (raw.get("timestamp").or(raw.get("originalTimestamp")), out.as_object_mut()) {
         map.insert("originalTimestamp".into(), original.clone());
     }
     out

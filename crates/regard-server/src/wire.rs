@@ -9,7 +9,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use regard_core::catalog::{Durability, Product};
-use regard_core::message::{Campaign, Message, MessageContext, MessageKind};
+use regard_core::message::{Campaign, Message, MessageContext, MessageKind, RawMessage};
 use regard_core::time::{corrected_timestamp_ms, parse_iso8601_ms, ReportedTimes};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -162,11 +162,7 @@ fn deserialize<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ApiError> {
                     } else {
                         ErrorCode::InvalidField
                     };
-                    if path.is_empty()
-                        || path == "."
-                        || path == "?"
-                        || code == ErrorCode::InvalidJson
-                    {
+                    if path.is_empty() || path == "." || path == "?" || code == ErrorCode::InvalidJson {
                         Err(ApiError::new(code, inner.to_string()))
                     } else {
                         Err(ApiError::field(code, path, inner.to_string()))
@@ -183,11 +179,7 @@ fn parse_time(text: &str) -> Option<i64> {
 }
 
 fn bad_time(field: &str, text: &str) -> ApiError {
-    ApiError::field(
-        ErrorCode::InvalidField,
-        field,
-        format!("{text:?} is not an ISO-8601 date-time"),
-    )
+    ApiError::field(ErrorCode::InvalidField, field, format!("{text:?} is not an ISO-8601 date-time"))
 }
 
 /// Reads an id that SDKs send as a string or a number.
@@ -199,23 +191,13 @@ fn id_value(raw: Option<&RawValue>, field: &str) -> Result<Option<String>, ApiEr
             .map_err(|e| ApiError::field(ErrorCode::InvalidField, field, e.to_string()))?,
         Some(b'n') if text == "null" => return Ok(None),
         Some(b'-' | b'0'..=b'9') => text.to_owned(),
-        _ => {
-            return Err(ApiError::field(
-                ErrorCode::InvalidField,
-                field,
-                "must be a string or a number",
-            ))
-        }
+        _ => return Err(ApiError::field(ErrorCode::InvalidField, field, "must be a string or a number")),
     };
     if value.is_empty() {
         return Ok(None);
     }
     if value.len() > MAX_ID_BYTES {
-        return Err(ApiError::field(
-            ErrorCode::InvalidField,
-            field,
-            format!("must be at most {MAX_ID_BYTES} bytes"),
-        ));
+        return Err(ApiError::field(ErrorCode::InvalidField, field, format!("must be at most {MAX_ID_BYTES} bytes")));
     }
     Ok(Some(value))
 }
@@ -228,11 +210,7 @@ fn require_object(raw: Option<&RawValue>, field: &str) -> Result<(), ApiError> {
     match raw.map(|r| r.get().as_bytes().first()) {
         None | Some(Some(b'{')) => Ok(()),
         Some(_) if raw.is_some_and(|r| r.get() == "null") => Ok(()),
-        Some(_) => Err(ApiError::field(
-            ErrorCode::InvalidField,
-            field,
-            "must be an object",
-        )),
+        Some(_) => Err(ApiError::field(ErrorCode::InvalidField, field, "must be an object")),
     }
 }
 
@@ -248,7 +226,7 @@ fn generated_message_id() -> String {
 }
 
 /// What the edge knows about a message before parsing it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct MessageEnvelope<'a> {
     /// The kind the route implies (`/v1/track`); None for batch items, which carry `type`.
     pub kind: Option<MessageKind>,
@@ -258,6 +236,20 @@ pub struct MessageEnvelope<'a> {
     pub batch_sent_at_ms: Option<i64>,
     /// The batch's `context`, for items without their own.
     pub batch_context: Option<&'a RawValue>,
+    /// How the stored copy is encoded (the engine's dictionary compression); plain text when
+    /// None.
+    pub encode: Option<&'a (dyn Fn(&str) -> RawMessage + Sync)>,
+}
+
+impl std::fmt::Debug for MessageEnvelope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageEnvelope")
+            .field("kind", &self.kind)
+            .field("received_at_ms", &self.received_at_ms)
+            .field("batch_sent_at_ms", &self.batch_sent_at_ms)
+            .field("encode", &self.encode.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A parsed message and the write key its body carried, if any.
@@ -274,10 +266,7 @@ pub fn parse_message(raw: &str, envelope: MessageEnvelope<'_>) -> Result<ParsedM
     if raw.len() > MAX_MESSAGE_BYTES {
         return Err(ApiError::new(
             ErrorCode::MessageTooLarge,
-            format!(
-                "a message may be at most {MAX_MESSAGE_BYTES} bytes; this one is {}",
-                raw.len()
-            ),
+            format!("a message may be at most {MAX_MESSAGE_BYTES} bytes; this one is {}", raw.len()),
         ));
     }
     let wire: WireMessage<'_> = deserialize(raw)?;
@@ -300,13 +289,7 @@ pub fn parse_message(raw: &str, envelope: MessageEnvelope<'_>) -> Result<ParsedM
             parsed
         }
         (None, Some(route)) => route,
-        (None, None) => {
-            return Err(ApiError::field(
-                ErrorCode::MissingField,
-                "type",
-                "a batch item needs a type",
-            ))
-        }
+        (None, None) => return Err(ApiError::field(ErrorCode::MissingField, "type", "a batch item needs a type")),
     };
     let user_id = id_value(wire.user_id, "userId")?;
     let anonymous_id = id_value(wire.anonymous_id, "anonymousId")?;
@@ -316,57 +299,30 @@ pub fn parse_message(raw: &str, envelope: MessageEnvelope<'_>) -> Result<ParsedM
     match kind {
         MessageKind::Alias => {
             if user_id.is_none() {
-                return Err(ApiError::field(
-                    ErrorCode::MissingField,
-                    "userId",
-                    "alias needs a userId",
-                ));
+                return Err(ApiError::field(ErrorCode::MissingField, "userId", "alias needs a userId"));
             }
             if previous_id.is_none() {
-                return Err(ApiError::field(
-                    ErrorCode::MissingField,
-                    "previousId",
-                    "alias needs a previousId",
-                ));
+                return Err(ApiError::field(ErrorCode::MissingField, "previousId", "alias needs a previousId"));
             }
         }
         _ if user_id.is_none() && anonymous_id.is_none() => {
-            return Err(ApiError::field(
-                ErrorCode::MissingField,
-                "userId",
-                "a userId or an anonymousId is required",
-            ));
+            return Err(ApiError::field(ErrorCode::MissingField, "userId", "a userId or an anonymousId is required"));
         }
         MessageKind::Group if group_id.is_none() => {
-            return Err(ApiError::field(
-                ErrorCode::MissingField,
-                "groupId",
-                "group needs a groupId",
-            ));
+            return Err(ApiError::field(ErrorCode::MissingField, "groupId", "group needs a groupId"));
         }
         _ => {}
     }
     let name = match kind {
         MessageKind::Track => {
-            let event = owned(wire.event).ok_or_else(|| {
-                ApiError::field(
-                    ErrorCode::MissingField,
-                    "event",
-                    "track needs an event name",
-                )
-            })?;
+            let event = owned(wire.event)
+                .ok_or_else(|| ApiError::field(ErrorCode::MissingField, "event", "track needs an event name"))?;
             if event.len() > MAX_ID_BYTES {
-                return Err(ApiError::field(
-                    ErrorCode::InvalidField,
-                    "event",
-                    "must be at most 1024 bytes",
-                ));
+                return Err(ApiError::field(ErrorCode::InvalidField, "event", "must be at most 1024 bytes"));
             }
             Some(event)
         }
-        MessageKind::Page | MessageKind::Screen => {
-            owned(wire.name).filter(|n| n.len() <= MAX_ID_BYTES)
-        }
+        MessageKind::Page | MessageKind::Screen => owned(wire.name).filter(|n| n.len() <= MAX_ID_BYTES),
         _ => None,
     };
     require_object(wire.properties, "properties")?;
@@ -378,17 +334,9 @@ pub fn parse_message(raw: &str, envelope: MessageEnvelope<'_>) -> Result<ParsedM
         ),
         _ => None,
     };
-    let timestamp_ms = match wire
-        .timestamp
-        .as_deref()
-        .or(wire.original_timestamp.as_deref())
-    {
+    let timestamp_ms = match wire.timestamp.as_deref().or(wire.original_timestamp.as_deref()) {
         Some(text) => {
-            let field = if wire.timestamp.is_some() {
-                "timestamp"
-            } else {
-                "originalTimestamp"
-            };
+            let field = if wire.timestamp.is_some() { "timestamp" } else { "originalTimestamp" };
             Some(parse_time(text).ok_or_else(|| bad_time(field, text))?)
         }
         None => None,
@@ -397,18 +345,11 @@ pub fn parse_message(raw: &str, envelope: MessageEnvelope<'_>) -> Result<ParsedM
         Some(text) => Some(parse_time(text).ok_or_else(|| bad_time("sentAt", text))?),
         None => envelope.batch_sent_at_ms,
     };
-    let timestamp_ms = corrected_timestamp_ms(
-        ReportedTimes {
-            timestamp_ms,
-            sent_at_ms,
-        },
-        envelope.received_at_ms,
-    );
+    let timestamp_ms = corrected_timestamp_ms(ReportedTimes { timestamp_ms, sent_at_ms }, envelope.received_at_ms);
     let context = match (wire.context, envelope.batch_context) {
         (Some(context), _) => context_of(context, kind, wire.properties)?,
         (None, Some(batch_context)) => {
-            let context: WireContext<'_> =
-                deserialize(batch_context.get()).map_err(|e| e.within("context"))?;
+            let context: WireContext<'_> = deserialize(batch_context.get()).map_err(|e| e.within("context"))?;
             context_of(context, kind, wire.properties)?
         }
         (None, None) => context_of(WireContext::default(), kind, wire.properties)?,
@@ -426,7 +367,10 @@ pub fn parse_message(raw: &str, envelope: MessageEnvelope<'_>) -> Result<ParsedM
             received_at_ms: envelope.received_at_ms,
             traits,
             context,
-            raw: raw.into(),
+            raw: match envelope.encode {
+                Some(encode) => encode(raw),
+                None => raw.into(),
+            },
         },
         write_key: owned(wire.write_key),
     })
@@ -452,11 +396,7 @@ fn context_of(
     if kind == MessageKind::Page && page.url.is_none() && page.path.is_none() {
         if let Some(raw) = properties.filter(|r| r.get() != "null") {
             let props: PageProperties<'_> = serde_json::from_str(raw.get()).unwrap_or_default();
-            page = WirePage {
-                url: props.url,
-                path: props.path,
-                referrer: props.referrer,
-            };
+            page = WirePage { url: props.url, path: props.path, referrer: props.referrer };
         }
     }
     let campaign = wire.campaign.map(|c| Campaign {
@@ -502,9 +442,7 @@ fn context_of(
 /// `category_path` (an array), `price`, `currency`, `url`, `image`, `in_stock`, `durable`
 /// (bool) or `durability` (`durable`/`consumable`/`unknown`), `attributes`; every other field
 /// becomes an attribute.
-pub fn product_from_json(
-    mut object: serde_json::Map<String, serde_json::Value>,
-) -> Result<Product, ApiError> {
+pub fn product_from_json(mut object: serde_json::Map<String, serde_json::Value>) -> Result<Product, ApiError> {
     use serde_json::Value;
     fn text(value: Option<Value>, field: &str) -> Result<Option<String>, ApiError> {
         match value {
@@ -512,11 +450,7 @@ pub fn product_from_json(
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(_) => Err(ApiError::field(
-                ErrorCode::InvalidField,
-                field,
-                "must be a string",
-            )),
+            Some(_) => Err(ApiError::field(ErrorCode::InvalidField, field, "must be a string")),
         }
     }
     fn boolean(value: Option<Value>, field: &str) -> Result<Option<bool>, ApiError> {
@@ -527,47 +461,28 @@ pub fn product_from_json(
                 "" => Ok(None),
                 "true" | "1" | "yes" | "y" => Ok(Some(true)),
                 "false" | "0" | "no" | "n" => Ok(Some(false)),
-                _ => Err(ApiError::field(
-                    ErrorCode::InvalidField,
-                    field,
-                    format!("{s:?} is not true or false"),
-                )),
+                _ => Err(ApiError::field(ErrorCode::InvalidField, field, format!("{s:?} is not true or false"))),
             },
             Some(Value::Number(n)) => Ok(Some(n.as_f64() != Some(0.0))),
-            Some(_) => Err(ApiError::field(
-                ErrorCode::InvalidField,
-                field,
-                "must be true or false",
-            )),
+            Some(_) => Err(ApiError::field(ErrorCode::InvalidField, field, "must be true or false")),
         }
     }
     let id = text(object.remove("id"), "id")?
         .ok_or_else(|| ApiError::field(ErrorCode::MissingField, "id", "a product needs an id"))?;
-    let name = text(object.remove("name"), "name")?.ok_or_else(|| {
-        ApiError::field(ErrorCode::MissingField, "name", "a product needs a name")
-    })?;
+    let name = text(object.remove("name"), "name")?
+        .ok_or_else(|| ApiError::field(ErrorCode::MissingField, "name", "a product needs a name"))?;
     let category_path = match (object.remove("category_path"), object.remove("category")) {
         (Some(Value::Array(parts)), _) => parts
             .into_iter()
             .map(|p| match p {
                 Value::String(s) => Ok(s),
-                _ => Err(ApiError::field(
-                    ErrorCode::InvalidField,
-                    "category_path",
-                    "must be an array of strings",
-                )),
+                _ => Err(ApiError::field(ErrorCode::InvalidField, "category_path", "must be an array of strings")),
             })
             .collect::<Result<Vec<_>, _>>()?,
-        (Some(Value::String(path)), _) | (_, Some(Value::String(path))) => {
-            Product::parse_category_path(&path)
-        }
+        (Some(Value::String(path)), _) | (_, Some(Value::String(path))) => Product::parse_category_path(&path),
         (None | Some(Value::Null), None | Some(Value::Null)) => Vec::new(),
         (Some(_), _) => {
-            return Err(ApiError::field(
-                ErrorCode::InvalidField,
-                "category_path",
-                "must be an array of strings",
-            ))
+            return Err(ApiError::field(ErrorCode::InvalidField, "category_path", "must be an array of strings"))
         }
         (_, Some(_)) => {
             return Err(ApiError::field(
@@ -581,76 +496,47 @@ pub fn product_from_json(
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => n.as_f64(),
         Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(s.trim().parse::<f64>().map_err(|_| {
-            ApiError::field(
-                ErrorCode::InvalidField,
-                "price",
-                format!("{s:?} is not a number"),
-            )
-        })?),
-        Some(_) => {
-            return Err(ApiError::field(
-                ErrorCode::InvalidField,
-                "price",
-                "must be a number",
-            ))
-        }
+        Some(Value::String(s)) => Some(
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| ApiError::field(ErrorCode::InvalidField, "price", format!("{s:?} is not a number")))?,
+        ),
+        Some(_) => return Err(ApiError::field(ErrorCode::InvalidField, "price", "must be a number")),
     };
     let currency = text(object.remove("currency"), "currency")?.map(|c| c.to_ascii_uppercase());
     let url = text(object.remove("url"), "url")?;
     let image = text(object.remove("image"), "image")?;
     let in_stock = boolean(object.remove("in_stock"), "in_stock")?.unwrap_or(true);
-    let durability = match (
-        text(object.remove("durability"), "durability")?,
-        boolean(object.remove("durable"), "durable")?,
-    ) {
-        (Some(d), _) => match d.to_ascii_lowercase().as_str() {
-            "durable" => Durability::Durable,
-            "consumable" => Durability::Consumable,
-            "unknown" => Durability::Unknown,
-            _ => {
-                return Err(ApiError::field(
-                    ErrorCode::InvalidField,
-                    "durability",
-                    "must be durable, consumable or unknown",
-                ))
-            }
-        },
-        (None, Some(true)) => Durability::Durable,
-        (None, Some(false)) => Durability::Consumable,
-        (None, None) => Durability::Unknown,
-    };
+    let durability =
+        match (text(object.remove("durability"), "durability")?, boolean(object.remove("durable"), "durable")?) {
+            (Some(d), _) => match d.to_ascii_lowercase().as_str() {
+                "durable" => Durability::Durable,
+                "consumable" => Durability::Consumable,
+                "unknown" => Durability::Unknown,
+                _ => {
+                    return Err(ApiError::field(
+                        ErrorCode::InvalidField,
+                        "durability",
+                        "must be durable, consumable or unknown",
+                    ))
+                }
+            },
+            (None, Some(true)) => Durability::Durable,
+            (None, Some(false)) => Durability::Consumable,
+            (None, None) => Durability::Unknown,
+        };
     let mut attributes = match object.remove("attributes") {
         None | Some(Value::Null) => serde_json::Map::new(),
         Some(Value::Object(map)) => map,
-        Some(_) => {
-            return Err(ApiError::field(
-                ErrorCode::InvalidField,
-                "attributes",
-                "must be an object",
-            ))
-        }
+        Some(_) => return Err(ApiError::field(ErrorCode::InvalidField, "attributes", "must be an object")),
     };
     for (key, value) in object {
         if !value.is_null() && value != Value::String(String::new()) {
             attributes.insert(key, value);
         }
     }
-    let product = Product {
-        id,
-        name,
-        category_path,
-        price,
-        currency,
-        url,
-        image,
-        in_stock,
-        durability,
-        attributes,
-    };
-    product
-        .validate()
-        .map_err(|e| ApiError::field(ErrorCode::InvalidField, e.field, e.message))?;
+    let product = Product { id, name, category_path, price, currency, url, image, in_stock, durability, attributes };
+    product.validate().map_err(|e| ApiError::field(ErrorCode::InvalidField, e.field, e.message))?;
     Ok(product)
 }
 

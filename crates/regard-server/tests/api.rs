@@ -22,21 +22,12 @@ async fn spawn_app_with(mode: ConsentMode) -> TestApp {
     let mut config = EngineConfig::new(dir.path());
     config.live.consent_mode = mode;
     let engine = Arc::new(Engine::open(config, &mut |_| {}).expect("engine"));
-    let keys = Keys {
-        write_key: WRITE_KEY.into(),
-        admin_key: ADMIN_KEY.into(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let keys = Keys { write_key: WRITE_KEY.into(), admin_key: ADMIN_KEY.into() };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let app = router(AppState::new(engine, keys));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    TestApp {
-        base,
-        client: reqwest::Client::new(),
-        _dir: dir,
-    }
+    TestApp { base, client: reqwest::Client::new(), _dir: dir }
 }
 
 async fn spawn_app() -> TestApp {
@@ -71,24 +62,13 @@ impl TestApp {
     }
 
     async fn get_admin(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_KEY)
-            .send()
-            .await
-            .expect("request");
+        let response =
+            self.client.get(format!("{}{path}", self.base)).bearer_auth(ADMIN_KEY).send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn raw_post(
-        &self,
-        path: &str,
-        auth: Option<(&str, bool)>,
-        body: Vec<u8>,
-        gzip: bool,
-    ) -> (u16, Value) {
+    async fn raw_post(&self, path: &str, auth: Option<(&str, bool)>, body: Vec<u8>, gzip: bool) -> (u16, Value) {
         let mut request = self.client.post(format!("{}{path}", self.base)).body(body);
         if gzip {
             request = request.header("content-encoding", "gzip");
@@ -116,98 +96,39 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn error_of(body: &Value) -> (&str, Option<&str>) {
-    (
-        body["error"]["code"].as_str().unwrap_or("?"),
-        body["error"]["field"].as_str(),
-    )
+    (body["error"]["code"].as_str().unwrap_or("?"), body["error"]["field"].as_str())
 }
 
 #[tokio::test]
 async fn keys_gate_every_route() {
     let app = spawn_app().await;
     let body = serde_json::to_vec(&track("k1", "a")).expect("json");
-    assert_eq!(
-        app.raw_post("/v1/track", None, body.clone(), false).await.0,
-        401
-    );
-    assert_eq!(
-        app.raw_post("/v1/track", Some(("nope", false)), body.clone(), false)
-            .await
-            .0,
-        401
-    );
-    assert_eq!(
-        app.raw_post("/v1/track", Some((WRITE_KEY, false)), body.clone(), false)
-            .await
-            .0,
-        200
-    );
-    let (status, error) = app
-        .raw_post(
-            "/v1/catalog",
-            Some((WRITE_KEY, true)),
-            b"[]".to_vec(),
-            false,
-        )
-        .await;
+    assert_eq!(app.raw_post("/v1/track", None, body.clone(), false).await.0, 401);
+    assert_eq!(app.raw_post("/v1/track", Some(("nope", false)), body.clone(), false).await.0, 401);
+    assert_eq!(app.raw_post("/v1/track", Some((WRITE_KEY, false)), body.clone(), false).await.0, 200);
+    let (status, error) = app.raw_post("/v1/catalog", Some((WRITE_KEY, true)), b"[]".to_vec(), false).await;
     assert_eq!((status, error_of(&error).0), (403, "forbidden"));
-    let response = app
-        .client
-        .get(format!("{}/v1/profiles/a", app.base))
-        .bearer_auth(WRITE_KEY)
-        .send()
-        .await
-        .expect("get");
+    let response =
+        app.client.get(format!("{}/v1/profiles/a", app.base)).bearer_auth(WRITE_KEY).send().await.expect("get");
     assert_eq!(response.status().as_u16(), 403);
-    let response = app
-        .client
-        .get(format!("{}/v1/profiles/a", app.base))
-        .send()
-        .await
-        .expect("get");
+    let response = app.client.get(format!("{}/v1/profiles/a", app.base)).send().await.expect("get");
     assert_eq!(response.status().as_u16(), 401);
     // Segment SDKs may carry the key in the body instead.
     let mut with_key = track("k2", "a");
     with_key["writeKey"] = json!(WRITE_KEY);
-    assert_eq!(
-        app.raw_post(
-            "/v1/track",
-            None,
-            serde_json::to_vec(&with_key).expect("json"),
-            false
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(app.raw_post("/v1/track", None, serde_json::to_vec(&with_key).expect("json"), false).await.0, 200);
 }
 
 #[tokio::test]
 async fn a_retried_batch_is_stored_once_and_gzip_is_accepted() {
     let app = spawn_app().await;
-    let batch =
-        json!({"batch": [track("m1", "anon-1"), track("m2", "anon-1"), track("m1", "anon-1")]});
+    let batch = json!({"batch": [track("m1", "anon-1"), track("m2", "anon-1"), track("m1", "anon-1")]});
     let compressed = gzip(&serde_json::to_vec(&batch).expect("json"));
-    let (status, body) = app
-        .raw_post(
-            "/v1/batch",
-            Some((WRITE_KEY, false)),
-            compressed.clone(),
-            true,
-        )
-        .await;
+    let (status, body) = app.raw_post("/v1/batch", Some((WRITE_KEY, false)), compressed.clone(), true).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        (body["stored"].as_u64(), body["duplicates"].as_u64()),
-        (Some(2), Some(1))
-    );
-    let (_, body) = app
-        .raw_post("/v1/import", Some((WRITE_KEY, false)), compressed, true)
-        .await;
-    assert_eq!(
-        (body["stored"].as_u64(), body["duplicates"].as_u64()),
-        (Some(0), Some(3))
-    );
+    assert_eq!((body["stored"].as_u64(), body["duplicates"].as_u64()), (Some(2), Some(1)));
+    let (_, body) = app.raw_post("/v1/import", Some((WRITE_KEY, false)), compressed, true).await;
+    assert_eq!((body["stored"].as_u64(), body["duplicates"].as_u64()), (Some(0), Some(3)));
     let (_, events) = app.get_admin("/v1/profiles/anon-1/events").await;
     assert_eq!(events["events"].as_array().map(Vec::len), Some(2));
 }
@@ -215,31 +136,19 @@ async fn a_retried_batch_is_stored_once_and_gzip_is_accepted() {
 #[tokio::test]
 async fn size_limits_follow_segment() {
     let app = spawn_app().await;
-    let big_message = json!({"type": "track", "event": "x", "anonymousId": "a", "properties": {"pad": "p".repeat(33 * 1024)}});
-    let (status, body) = app
-        .post_write(
-            "/v1/batch",
-            json!({"batch": [track("ok", "a"), big_message.clone()]}),
-        )
-        .await;
-    assert_eq!(
-        (status, error_of(&body)),
-        (400, ("message_too_large", Some("batch[1]")))
-    );
+    let big_message =
+        json!({"type": "track", "event": "x", "anonymousId": "a", "properties": {"pad": "p".repeat(33 * 1024)}});
+    let (status, body) = app.post_write("/v1/batch", json!({"batch": [track("ok", "a"), big_message.clone()]})).await;
+    assert_eq!((status, error_of(&body)), (400, ("message_too_large", Some("batch[1]"))));
     let (status, body) = app.post_write("/v1/track", big_message).await;
     assert_eq!((status, error_of(&body).0), (413, "payload_too_large"));
-    let many: Vec<Value> = (0..4_000)
-        .map(|i| track(&format!("big-{i}"), "a"))
-        .collect();
+    let many: Vec<Value> = (0..4_000).map(|i| track(&format!("big-{i}"), "a")).collect();
     let (status, body) = app.post_write("/v1/batch", json!({ "batch": many })).await;
     assert_eq!((status, error_of(&body).0), (413, "payload_too_large"));
     // A gzip bomb is measured after inflating.
-    let bomb =
-        gzip(format!(r#"{{"batch":[],"pad":"{}"}}"#, "0".repeat(2 * 1024 * 1024)).as_bytes());
+    let bomb = gzip(format!(r#"{{"batch":[],"pad":"{}"}}"#, "0".repeat(2 * 1024 * 1024)).as_bytes());
     assert!(bomb.len() < 100 * 1024);
-    let (status, _) = app
-        .raw_post("/v1/batch", Some((WRITE_KEY, false)), bomb, true)
-        .await;
+    let (status, _) = app.raw_post("/v1/batch", Some((WRITE_KEY, false)), bomb, true).await;
     assert_eq!(status, 413);
 }
 
@@ -247,62 +156,26 @@ async fn size_limits_follow_segment() {
 async fn bad_input_gets_a_4xx_naming_the_field() {
     let app = spawn_app().await;
     let cases: Vec<(&str, Value, (&str, Option<&str>))> = vec![
-        (
-            "/v1/track",
-            json!({"anonymousId": "a"}),
-            ("missing_field", Some("event")),
-        ),
-        (
-            "/v1/identify",
-            json!({"traits": {"name": "x"}}),
-            ("missing_field", Some("userId")),
-        ),
-        (
-            "/v1/page",
-            json!({"anonymousId": "a", "timestamp": "last tuesday"}),
-            ("invalid_field", Some("timestamp")),
-        ),
+        ("/v1/track", json!({"anonymousId": "a"}), ("missing_field", Some("event"))),
+        ("/v1/identify", json!({"traits": {"name": "x"}}), ("missing_field", Some("userId"))),
+        ("/v1/page", json!({"anonymousId": "a", "timestamp": "last tuesday"}), ("invalid_field", Some("timestamp"))),
         (
             "/v1/batch",
             json!({"batch": [track("a", "b"), {"type": "tracks", "anonymousId": "x"}]}),
             ("invalid_field", Some("batch[1].type")),
         ),
-        (
-            "/v1/batch",
-            json!({"batch": "nope"}),
-            ("invalid_field", Some("batch")),
-        ),
-        (
-            "/v1/alias",
-            json!({"userId": "u"}),
-            ("missing_field", Some("previousId")),
-        ),
+        ("/v1/batch", json!({"batch": "nope"}), ("invalid_field", Some("batch"))),
+        ("/v1/alias", json!({"userId": "u"}), ("missing_field", Some("previousId"))),
     ];
     for (path, body, expected) in cases {
         let (status, answer) = app.post_write(path, body.clone()).await;
         assert_eq!(status, 400, "{path} {body}: {answer}");
         assert_eq!(error_of(&answer), expected, "{path} {body}");
-        assert!(answer["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
+        assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    let (status, answer) = app
-        .raw_post(
-            "/v1/track",
-            Some((WRITE_KEY, false)),
-            b"{not json".to_vec(),
-            false,
-        )
-        .await;
+    let (status, answer) = app.raw_post("/v1/track", Some((WRITE_KEY, false)), b"{not json".to_vec(), false).await;
     assert_eq!((status, error_of(&answer).0), (400, "invalid_json"));
-    let (status, answer) = app
-        .raw_post(
-            "/v1/track",
-            Some((WRITE_KEY, false)),
-            vec![0xff, 0xfe],
-            false,
-        )
-        .await;
+    let (status, answer) = app.raw_post("/v1/track", Some((WRITE_KEY, false)), vec![0xff, 0xfe], false).await;
     assert_eq!((status, error_of(&answer).0), (400, "invalid_json"));
     let (status, answer) = app.get_admin("/v2/nothing").await;
     assert_eq!((status, error_of(&answer).0), (404, "not_found"));
@@ -314,67 +187,35 @@ async fn bad_input_gets_a_4xx_naming_the_field() {
 async fn an_anonymous_visitor_who_logs_in_keeps_his_history() {
     let app = spawn_app().await;
     for i in 0..3 {
-        app.post_write("/v1/track", track(&format!("h{i}"), "device-1"))
-            .await;
+        app.post_write("/v1/track", track(&format!("h{i}"), "device-1")).await;
     }
-    app.post_write(
-        "/v1/page",
-        json!({"anonymousId": "device-2", "name": "Home", "messageId": "p1"}),
-    )
-    .await;
+    app.post_write("/v1/page", json!({"anonymousId": "device-2", "name": "Home", "messageId": "p1"})).await;
     let identify = |id: &str, anonymous: &str| {
         json!({"messageId": id, "userId": "user-42", "anonymousId": anonymous,
                "traits": {"name": "Ada Lovelace", "email": "ada@example.com", "country": "GB"}})
     };
-    let (status, _) = app
-        .post_write("/v1/identify", identify("i1", "device-1"))
-        .await;
+    let (status, _) = app.post_write("/v1/identify", identify("i1", "device-1")).await;
     assert_eq!(status, 200);
-    app.post_write("/v1/identify", identify("i2", "device-2"))
-        .await;
+    app.post_write("/v1/identify", identify("i2", "device-2")).await;
     let (status, profile) = app.get_admin("/v1/profiles/user-42").await;
     assert_eq!(status, 200, "{profile}");
     assert_eq!(profile["counters"]["events"], json!(6));
     assert_eq!(profile["counters"]["by_type"]["track"], json!(3));
     assert_eq!(profile["counters"]["by_event"]["Product Viewed"], json!(3));
     assert_eq!(profile["traits"]["email"], json!("ada@example.com"));
-    assert_eq!(
-        profile["identities"]["anonymous_ids"]
-            .as_array()
-            .map(Vec::len),
-        Some(2)
-    );
-    assert_eq!(
-        profile["merged_profile_ids"].as_array().map(Vec::len),
-        Some(1)
-    );
-    assert!(profile["recent_events"]
-        .as_array()
-        .is_some_and(|e| e.len() == 6));
+    assert_eq!(profile["identities"]["anonymous_ids"].as_array().map(Vec::len), Some(2));
+    assert_eq!(profile["merged_profile_ids"].as_array().map(Vec::len), Some(1));
+    assert!(profile["recent_events"].as_array().is_some_and(|e| e.len() == 6));
     let id = profile["id"].as_str().expect("id").to_owned();
-    assert_eq!(
-        app.get_admin(&format!("/v1/profiles/{id}")).await.1["id"],
-        json!(id)
-    );
-    assert_eq!(
-        app.get_admin("/v1/profiles/device-2").await.1["id"],
-        json!(id)
-    );
+    assert_eq!(app.get_admin(&format!("/v1/profiles/{id}")).await.1["id"], json!(id));
+    assert_eq!(app.get_admin("/v1/profiles/device-2").await.1["id"], json!(id));
     // Trait history: a later identify changes the country.
-    app.post_write(
-        "/v1/identify",
-        json!({"messageId": "i3", "userId": "user-42", "traits": {"country": "FR"}}),
-    )
-    .await;
+    app.post_write("/v1/identify", json!({"messageId": "i3", "userId": "user-42", "traits": {"country": "FR"}})).await;
     let (_, profile) = app.get_admin("/v1/profiles/user-42").await;
     assert_eq!(profile["traits"]["country"], json!("FR"));
     let history = profile["trait_history"].as_array().expect("history");
-    assert!(history
-        .iter()
-        .any(|h| h["trait"] == "country" && h["value"] == "GB"));
-    assert!(history
-        .iter()
-        .any(|h| h["trait"] == "country" && h["value"] == "FR"));
+    assert!(history.iter().any(|h| h["trait"] == "country" && h["value"] == "GB"));
+    assert!(history.iter().any(|h| h["trait"] == "country" && h["value"] == "FR"));
 }
 
 #[tokio::test]
@@ -390,17 +231,11 @@ async fn events_page_with_a_cursor() {
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let (status, page) = app
-            .get_admin(&format!(
-                "/v1/profiles/pager/events?limit=10&cursor={cursor}"
-            ))
-            .await;
+        let (status, page) = app.get_admin(&format!("/v1/profiles/pager/events?limit=10&cursor={cursor}")).await;
         assert_eq!(status, 200, "{page}");
         for event in page["events"].as_array().expect("events") {
             assert!(
-                event["messageId"].is_string()
-                    && event["timestamp"].is_string()
-                    && event["receivedAt"].is_string()
+                event["messageId"].is_string() && event["timestamp"].is_string() && event["receivedAt"].is_string()
             );
             assert_eq!(event["type"], "track");
             assert_eq!(event["name"], "Step");
@@ -413,15 +248,9 @@ async fn events_page_with_a_cursor() {
     }
     assert_eq!(seen, (0..25).rev().collect::<Vec<i64>>());
     let (status, answer) = app.get_admin("/v1/profiles/pager/events?limit=abc").await;
-    assert_eq!(
-        (status, error_of(&answer)),
-        (400, ("invalid_field", Some("limit")))
-    );
+    assert_eq!((status, error_of(&answer)), (400, ("invalid_field", Some("limit"))));
     let (status, answer) = app.get_admin("/v1/profiles/pager/events?cursor=zzz").await;
-    assert_eq!(
-        (status, error_of(&answer)),
-        (400, ("invalid_field", Some("cursor")))
-    );
+    assert_eq!((status, error_of(&answer)), (400, ("invalid_field", Some("cursor"))));
 }
 
 #[tokio::test]
@@ -430,19 +259,12 @@ async fn clock_skew_is_corrected_from_sent_at() {
     // The device clock is a year fast: the event happened 5 s before it was sent.
     let message = json!({"event": "Skewed", "anonymousId": "skew", "messageId": "s1",
         "timestamp": "2027-12-01T00:00:00.000Z", "sentAt": "2027-12-01T00:00:05.000Z"});
-    let before = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_millis() as i64;
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis() as i64;
     app.post_write("/v1/track", message).await;
     let (_, page) = app.get_admin("/v1/profiles/skew/events").await;
     let event = &page["events"][0];
-    let ts = regard_core::time::parse_iso8601_ms(event["timestamp"].as_str().expect("ts"))
-        .expect("parse");
-    assert!(
-        (ts - (before - 5_000)).abs() < 3_000,
-        "corrected {ts} vs received {before}"
-    );
+    let ts = regard_core::time::parse_iso8601_ms(event["timestamp"].as_str().expect("ts")).expect("parse");
+    assert!((ts - (before - 5_000)).abs() < 3_000, "corrected {ts} vs received {before}");
     assert_eq!(event["originalTimestamp"], "2027-12-01T00:00:00.000Z");
 }
 
@@ -452,41 +274,30 @@ async fn without_analytics_consent_only_counts_are_kept() {
     let (status, body) = app.post_write("/v1/track", track("c1", "shy")).await;
     assert_eq!((status, body["reduced"].as_u64()), (200, Some(1)));
     assert_eq!(app.get_admin("/v1/profiles/shy").await.0, 404);
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        metrics.contains("regard_events_reduced_total{reason=\"no_analytics_consent\"} 1"),
-        "{metrics}"
-    );
+    let metrics =
+        app.client.get(format!("{}/metrics", app.base)).send().await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("regard_events_reduced_total{reason=\"no_analytics_consent\"} 1"), "{metrics}");
     let (_, reduced) = app.get_admin("/v1/stats/reduced").await;
     assert_eq!(reduced["counts"][0]["name"], "Product Viewed");
     assert_eq!(reduced["counts"][0]["count"], 1);
 
     // A consent banner grants analytics through Segment's consent context.
     let mut granted = track("c2", "shy");
-    granted["context"] =
-        json!({"consent": {"categoryPreferences": {"Analytics": true, "Advertising": false}}});
+    granted["context"] = json!({"consent": {"categoryPreferences": {"Analytics": true, "Advertising": false}}});
     let (_, body) = app.post_write("/v1/track", granted).await;
     assert_eq!(body["stored"].as_u64(), Some(1));
     let (_, profile) = app.get_admin("/v1/profiles/shy").await;
     assert_eq!(profile["consents"]["analytics"]["state"], "granted");
-    assert_eq!(
-        profile["consents"]["analytics"]["source"],
-        "segment_context"
-    );
+    assert_eq!(profile["consents"]["analytics"]["source"], "segment_context");
     assert_eq!(profile["consents"]["advertising"]["state"], "denied");
     assert_eq!(profile["consents"]["email"]["allowed"], false);
 
     // The operator's backend revokes it: later events are reduced again.
     let (status, answer) = app
-        .post_admin("/v1/consent", json!({"anonymousId": "shy", "purposes": {"analytics": false}, "policyVersion": "2026-11"}).to_string())
+        .post_admin(
+            "/v1/consent",
+            json!({"anonymousId": "shy", "purposes": {"analytics": false}, "policyVersion": "2026-11"}).to_string(),
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["consents"]["analytics"]["state"], "denied");
@@ -507,22 +318,12 @@ async fn without_analytics_consent_only_counts_are_kept() {
 
     let bad = [
         (json!({"purposes": {"email": true}}), Some("userId")),
-        (
-            json!({"userId": "x", "purposes": {"telepathy": true}}),
-            Some("purposes.telepathy"),
-        ),
-        (
-            json!({"userId": "x", "purposes": {"email": "yes"}}),
-            Some("purposes.email"),
-        ),
+        (json!({"userId": "x", "purposes": {"telepathy": true}}), Some("purposes.telepathy")),
+        (json!({"userId": "x", "purposes": {"email": "yes"}}), Some("purposes.email")),
     ];
     for (body, field) in bad {
         let (status, answer) = app.post_admin("/v1/consent", body.to_string()).await;
-        assert_eq!(
-            (status, answer["error"]["field"].as_str()),
-            (400, field),
-            "{answer}"
-        );
+        assert_eq!((status, answer["error"]["field"].as_str()), (400, field), "{answer}");
     }
 }
 
@@ -539,44 +340,21 @@ async fn the_catalog_takes_arrays_and_json_lines() {
     assert_eq!(product["category_path"], json!(["Kitchen", "Coffee"]));
     assert_eq!(product["durability"], "durable");
     let (status, answer) = app
-        .post_admin(
-            "/v1/catalog",
-            "{\"id\":\"a\",\"name\":\"A\"}\n{\"id\":\"b\",\"name\":\"B\",\"price\":-3}\n".into(),
-        )
+        .post_admin("/v1/catalog", "{\"id\":\"a\",\"name\":\"A\"}\n{\"id\":\"b\",\"name\":\"B\",\"price\":-3}\n".into())
         .await;
-    assert_eq!(
-        (status, error_of(&answer)),
-        (400, ("invalid_field", Some("line 2: price")))
-    );
-    assert_eq!(
-        app.get_admin("/v1/catalog/a").await.0,
-        404,
-        "a rejected upload stores nothing"
-    );
+    assert_eq!((status, error_of(&answer)), (400, ("invalid_field", Some("line 2: price"))));
+    assert_eq!(app.get_admin("/v1/catalog/a").await.0, 404, "a rejected upload stores nothing");
 }
 
 #[tokio::test]
 async fn health_and_metrics_report_the_pipeline() {
     let app = spawn_app().await;
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .expect("health");
+    let health = app.client.get(format!("{}/healthz", app.base)).send().await.expect("health");
     assert_eq!(health.status().as_u16(), 200);
     app.post_write("/v1/track", track("x1", "m")).await;
-    app.post_write("/v1/track", json!({"anonymousId": "m"}))
-        .await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    app.post_write("/v1/track", json!({"anonymousId": "m"})).await;
+    let metrics =
+        app.client.get(format!("{}/metrics", app.base)).send().await.expect("metrics").text().await.expect("text");
     for needle in [
         "regard_events_accepted_total{outcome=\"stored\"} 1",
         "regard_events_rejected_total{reason=\"missing_field\"} 1",

@@ -55,10 +55,7 @@ fn messages(offset: usize, n: usize) -> Vec<Message> {
 fn apply(c: &mut Criterion) {
     let mut group = c.benchmark_group("live_state");
     group.throughput(Throughput::Elements(GROUP as u64));
-    let mut live = LiveState::new(LiveConfig {
-        consent_mode: ConsentMode::OptIn,
-        ..LiveConfig::default()
-    });
+    let mut live = LiveState::new(LiveConfig { consent_mode: ConsentMode::OptIn, ..LiveConfig::default() });
     let mut offset = 0;
     group.bench_function("apply_10k_track_messages", |b| {
         b.iter_batched(
@@ -86,28 +83,22 @@ fn commit(c: &mut Criterion) {
     for sync in [SyncMode::Full, SyncMode::Normal] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = SqliteStore::open(dir.path(), sync).expect("store");
-        let mut live = LiveState::new(LiveConfig {
-            consent_mode: ConsentMode::OptIn,
-            ..LiveConfig::default()
-        });
+        let mut live = LiveState::new(LiveConfig { consent_mode: ConsentMode::OptIn, ..LiveConfig::default() });
         let mut offset = 0;
-        group.bench_function(
-            format!("commit_10k_events_sync_{sync:?}").to_lowercase(),
-            |b| {
-                b.iter_batched(
-                    || {
-                        offset += GROUP;
-                        let mut facts = FactBatch::default();
-                        for m in messages(offset, GROUP) {
-                            live.apply_message(m, &mut facts);
-                        }
-                        facts
-                    },
-                    |facts| store.commit(&facts).expect("commit"),
-                    BatchSize::LargeInput,
-                )
-            },
-        );
+        group.bench_function(format!("commit_10k_events_sync_{sync:?}").to_lowercase(), |b| {
+            b.iter_batched(
+                || {
+                    offset += GROUP;
+                    let mut facts = FactBatch::default();
+                    for m in messages(offset, GROUP) {
+                        live.apply_message(m, &mut facts);
+                    }
+                    facts
+                },
+                |facts| store.commit(&facts).expect("commit"),
+                BatchSize::LargeInput,
+            )
+        });
     }
     group.finish();
 }

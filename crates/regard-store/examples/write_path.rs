@@ -10,10 +10,7 @@ use regard_core::message::{Message, MessageContext, MessageKind};
 use regard_store::{SqliteStore, SyncMode};
 
 fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(200_000);
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let messages: Vec<Message> = (0..n)
         .map(|i| {
             let user = i % 50_000;
@@ -42,10 +39,7 @@ fn main() {
             }
         })
         .collect();
-    let mut live = LiveState::new(LiveConfig {
-        consent_mode: ConsentMode::OptIn,
-        ..LiveConfig::default()
-    });
+    let mut live = LiveState::new(LiveConfig { consent_mode: ConsentMode::OptIn, ..LiveConfig::default() });
     let mut batches = Vec::new();
     let started = Instant::now();
     let mut iter = messages.into_iter();
@@ -80,9 +74,7 @@ fn main() {
         );
         drop(store);
         for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(
-                dir.join(format!("{}{suffix}", regard_store::sqlite::DATABASE_FILE)),
-            );
+            let _ = std::fs::remove_file(dir.join(format!("{}{suffix}", regard_store::sqlite::DATABASE_FILE)));
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -109,11 +109,9 @@ impl PendingIngest {
 
 enum Command {
     Ingest(Vec<Message>, oneshot::Sender<Result<IngestReceipt, String>>),
-    Consent(
-        ConsentUpdate,
-        oneshot::Sender<Result<Option<ProfileId>, String>>,
-    ),
+    Consent(ConsentUpdate, oneshot::Sender<Result<Option<ProfileId>, String>>),
     Products(Vec<Product>, oneshot::Sender<Result<usize, String>>),
+    Dictionary(Vec<u8>, oneshot::Sender<Result<u32, String>>),
 }
 
 impl Command {
@@ -122,11 +120,13 @@ impl Command {
             Command::Ingest(messages, _) => messages.len(),
             Command::Consent(..) => 1,
             Command::Products(products, _) => products.len(),
+            Command::Dictionary(..) => 0,
         }
     }
 }
 
 enum Outcome {
+    Dictionary,
     Ingest(IngestReceipt),
     Consent(Option<ProfileId>),
     Products(usize),
@@ -147,19 +147,13 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("data_dir", &self.config.data_dir)
-            .finish()
+        f.debug_struct("Engine").field("data_dir", &self.config.data_dir).finish()
     }
 }
 
 fn lock_data_dir(dir: &Path) -> Result<File, EngineError> {
     std::fs::create_dir_all(dir)?;
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))?;
+    let file = File::options().create(true).truncate(false).write(true).open(dir.join(LOCK_FILE))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(EngineError::Locked(dir.to_owned())),
@@ -170,10 +164,7 @@ fn lock_data_dir(dir: &Path) -> Result<File, EngineError> {
 impl Engine {
     /// Opens the store in the configured directory, rebuilds the live state from its facts and
     /// starts the writer thread. `progress` hears how many events were replayed.
-    pub fn open(
-        config: EngineConfig,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<Engine, EngineError> {
+    pub fn open(config: EngineConfig, progress: &mut dyn FnMut(u64)) -> Result<Engine, EngineError> {
         let lock = lock_data_dir(&config.data_dir)?;
         let mut store = SqliteStore::open(&config.data_dir, config.sync)?;
         let mut state = LiveState::new(config.live.clone());
@@ -245,10 +236,7 @@ impl Engine {
     }
 
     fn sender(&self) -> Result<mpsc::Sender<Command>, EngineError> {
-        self.sender
-            .lock()
-            .clone()
-            .ok_or_else(|| EngineError::Stopped("shut down".into()))
+        self.sender.lock().clone().ok_or_else(|| EngineError::Stopped("shut down".into()))
     }
 
     async fn submit<T>(
@@ -275,9 +263,7 @@ impl Engine {
     ) -> Result<T, EngineError> {
         let sender = self.sender()?;
         let (reply, answer) = oneshot::channel();
-        sender
-            .blocking_send(make(reply))
-            .map_err(|_| EngineError::Stopped("writer gone".into()))?;
+        sender.blocking_send(make(reply)).map_err(|_| EngineError::Stopped("writer gone".into()))?;
         match answer.blocking_recv() {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(fault)) => Err(EngineError::Stopped(fault)),
@@ -308,17 +294,29 @@ impl Engine {
 
     /// Records consent decisions; returns the profile once durable (None when the update named
     /// no id).
-    pub async fn set_consent(
-        &self,
-        update: ConsentUpdate,
-    ) -> Result<Option<ProfileId>, EngineError> {
+    pub async fn set_consent(&self, update: ConsentUpdate) -> Result<Option<ProfileId>, EngineError> {
         self.submit(|reply| Command::Consent(update, reply)).await
     }
 
     /// Upserts catalog products; returns once durable.
     pub async fn upsert_products(&self, products: Vec<Product>) -> Result<usize, EngineError> {
-        self.submit(|reply| Command::Products(products, reply))
-            .await
+        self.submit(|reply| Command::Products(products, reply)).await
+    }
+
+    /// Whether stored messages are compressed yet.
+    pub fn is_compressing(&self) -> bool {
+        self.codec.is_trained()
+    }
+
+    /// Trains a compression dictionary from sample messages and installs it before a bulk
+    /// load, so the whole load is stored compressed (a live server trains on its own first
+    /// messages instead). Does nothing when a dictionary is already in use.
+    pub fn prime_dictionary_blocking(&self, samples: &[String]) -> Result<(), EngineError> {
+        if self.is_compressing() || samples.len() < 100 {
+            return Ok(());
+        }
+        let dictionary = crate::codec::train(samples).map_err(|e| EngineError::Store(StoreError::from_io(e)))?;
+        self.submit_blocking(|reply| Command::Dictionary(dictionary, reply)).map(|_| ())
     }
 
     /// Upserts catalog products from a non-async thread.
@@ -353,11 +351,7 @@ struct DictionaryTrainer {
 
 impl DictionaryTrainer {
     fn new(trained: bool) -> DictionaryTrainer {
-        DictionaryTrainer {
-            samples: Vec::new(),
-            training: None,
-            done: trained,
-        }
+        DictionaryTrainer { samples: Vec::new(), training: None, done: trained }
     }
 
     fn observe(&mut self, group: &[Command]) {
@@ -378,11 +372,9 @@ impl DictionaryTrainer {
         if self.samples.len() >= TRAINING_SAMPLES {
             let samples = std::mem::take(&mut self.samples);
             let (sender, receiver) = std::sync::mpsc::channel();
-            let spawned = std::thread::Builder::new()
-                .name("regard-dictionary".into())
-                .spawn(move || {
-                    let _ = sender.send(crate::codec::train(&samples));
-                });
+            let spawned = std::thread::Builder::new().name("regard-dictionary".into()).spawn(move || {
+                let _ = sender.send(crate::codec::train(&samples));
+            });
             match spawned {
                 Ok(_) => self.training = Some(receiver),
                 Err(error) => {
@@ -393,6 +385,24 @@ impl DictionaryTrainer {
         }
     }
 
+    fn install(
+        &mut self,
+        store: &mut SqliteStore,
+        codec: &CurrentCodec,
+        dictionary: Vec<u8>,
+    ) -> Result<u32, StoreError> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let id = store.insert_dictionary(&dictionary, now_ms)?;
+        codec.publish(Codec::new(id, &dictionary));
+        self.done = true;
+        self.samples = Vec::new();
+        tracing::info!(dictionary = id, bytes = dictionary.len(), "installed a compression dictionary");
+        Ok(id)
+    }
+
     fn finish(&mut self, store: &mut SqliteStore, codec: &CurrentCodec) {
         let Some(receiver) = &self.training else {
             return;
@@ -400,9 +410,7 @@ impl DictionaryTrainer {
         let result = match receiver.try_recv() {
             Ok(result) => result,
             Err(std::sync::mpsc::TryRecvError::Empty) => return,
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                Err(std::io::Error::other("training thread died"))
-            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(std::io::Error::other("training thread died")),
         };
         self.training = None;
         self.done = true;
@@ -415,11 +423,7 @@ impl DictionaryTrainer {
             Ok((id, dictionary))
         }) {
             Ok((id, dictionary)) => {
-                tracing::info!(
-                    dictionary = id,
-                    bytes = dictionary.len(),
-                    "trained a compression dictionary"
-                );
+                tracing::info!(dictionary = id, bytes = dictionary.len(), "trained a compression dictionary");
                 codec.publish(Codec::new(id, &dictionary));
             }
             Err(error) => {
@@ -468,11 +472,15 @@ fn run_writer(
         match result {
             Ok(()) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .messages_committed
-                    .fetch_add(weight as u64, Ordering::Relaxed);
+                stats.messages_committed.fetch_add(weight as u64, Ordering::Relaxed);
                 for (command, outcome) in group.drain(..).zip(outcomes.drain(..)) {
-                    reply(command, outcome, &stats);
+                    match command {
+                        Command::Dictionary(dictionary, answer) => {
+                            let _ =
+                                answer.send(trainer.install(&mut store, &codec, dictionary).map_err(|e| e.to_string()));
+                        }
+                        command => reply(command, outcome, &stats),
+                    }
                 }
                 facts.clear();
                 trainer.finish(&mut store, &codec);
@@ -512,21 +520,16 @@ fn apply(live: &mut LiveState, command: &mut Command, facts: &mut FactBatch) -> 
             live.apply_products(std::mem::take(products), facts);
             Outcome::Products(n)
         }
+        Command::Dictionary(..) => Outcome::Dictionary,
     }
 }
 
 fn reply(command: Command, outcome: Outcome, stats: &EngineStats) {
     match (command, outcome) {
         (Command::Ingest(_, reply), Outcome::Ingest(receipt)) => {
-            stats
-                .events_stored
-                .fetch_add(u64::from(receipt.stored), Ordering::Relaxed);
-            stats
-                .events_duplicate
-                .fetch_add(u64::from(receipt.duplicates), Ordering::Relaxed);
-            stats
-                .events_reduced
-                .fetch_add(u64::from(receipt.reduced), Ordering::Relaxed);
+            stats.events_stored.fetch_add(u64::from(receipt.stored), Ordering::Relaxed);
+            stats.events_duplicate.fetch_add(u64::from(receipt.duplicates), Ordering::Relaxed);
+            stats.events_reduced.fetch_add(u64::from(receipt.reduced), Ordering::Relaxed);
             let _ = reply.send(Ok(receipt));
         }
         (Command::Consent(_, reply), Outcome::Consent(id)) => {
@@ -535,6 +538,7 @@ fn reply(command: Command, outcome: Outcome, stats: &EngineStats) {
         (Command::Products(_, reply), Outcome::Products(n)) => {
             let _ = reply.send(Ok(n));
         }
+        (Command::Dictionary(..), Outcome::Dictionary) => {}
         (command, _) => fail(command, "internal: outcome does not match command"),
     }
 }
@@ -548,6 +552,9 @@ fn fail(command: Command, message: &str) {
             let _ = reply.send(Err(message.to_owned()));
         }
         Command::Products(_, reply) => {
+            let _ = reply.send(Err(message.to_owned()));
+        }
+        Command::Dictionary(_, reply) => {
             let _ = reply.send(Err(message.to_owned()));
         }
     }
@@ -587,36 +594,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("open");
-            let receipt = engine
-                .ingest_blocking(vec![track("a", "x"), track("b", "x"), track("a", "x")])
-                .expect("ingest");
-            assert_eq!(
-                receipt,
-                IngestReceipt {
-                    stored: 2,
-                    duplicates: 1,
-                    reduced: 0
-                }
-            );
+            let receipt =
+                engine.ingest_blocking(vec![track("a", "x"), track("b", "x"), track("a", "x")]).expect("ingest");
+            assert_eq!(receipt, IngestReceipt { stored: 2, duplicates: 1, reduced: 0 });
         }
         let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("reopen");
         assert_eq!(engine.replay_stats().events, 2);
-        let receipt = engine
-            .ingest_blocking(vec![track("b", "x"), track("c", "x")])
-            .expect("ingest");
-        assert_eq!(
-            receipt,
-            IngestReceipt {
-                stored: 1,
-                duplicates: 1,
-                reduced: 0
-            }
-        );
+        let receipt = engine.ingest_blocking(vec![track("b", "x"), track("c", "x")]).expect("ingest");
+        assert_eq!(receipt, IngestReceipt { stored: 1, duplicates: 1, reduced: 0 });
         assert_eq!(engine.reader().event_count().expect("count"), 3);
-        assert_eq!(
-            engine.state().find_profile("x").map(|p| p.timeline.len()),
-            Some(3)
-        );
+        assert_eq!(engine.state().find_profile("x").map(|p| p.timeline.len()), Some(3));
     }
 
     #[test]
@@ -630,10 +617,7 @@ mod tests {
             let first: Vec<Message> = texts
                 .iter()
                 .enumerate()
-                .map(|(i, t)| Message {
-                    raw: t.as_str().into(),
-                    ..track(&format!("c{i}"), &format!("u{}", i % 97))
-                })
+                .map(|(i, t)| Message { raw: t.as_str().into(), ..track(&format!("c{i}"), &format!("u{}", i % 97)) })
                 .collect();
             engine.ingest_blocking(first).expect("ingest");
             // Training runs beside the writer; the next commit publishes the dictionary.
@@ -645,46 +629,24 @@ mod tests {
             assert!(engine.codec.is_trained(), "no dictionary after 30 s");
             let text = r#"{"type":"track","event":"Product Viewed","messageId":"late","anonymousId":"u1","properties":{"sku":"sku-0042"}}"#;
             let raw = engine.compress(text);
-            assert!(matches!(
-                raw,
-                regard_core::message::RawMessage::Compressed { .. }
-            ));
-            engine
-                .ingest_blocking(vec![Message {
-                    raw,
-                    ..track("late", "u1")
-                }])
-                .expect("ingest");
+            assert!(matches!(raw, regard_core::message::RawMessage::Compressed { .. }));
+            engine.ingest_blocking(vec![Message { raw, ..track("late", "u1") }]).expect("ingest");
         }
         let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("reopen");
         assert!(engine.codec.is_trained(), "the dictionary is a stored fact");
-        let seqs: Vec<u64> = engine
-            .state()
-            .find_profile("u1")
-            .expect("profile")
-            .timeline
-            .iter()
-            .map(|e| e.seq)
-            .collect();
+        let seqs: Vec<u64> =
+            engine.state().find_profile("u1").expect("profile").timeline.iter().map(|e| e.seq).collect();
         let events = engine.reader().events_by_seq(&seqs).expect("read");
-        let late = events
-            .iter()
-            .find(|e| e.message_id == "late")
-            .expect("late event");
+        let late = events.iter().find(|e| e.message_id == "late").expect("late event");
         assert!(late.raw.contains(r#""sku":"sku-0042""#), "{}", late.raw);
-        assert!(events
-            .iter()
-            .any(|e| e.raw.starts_with(r#"{"type":"track""#) && e.message_id != "late"));
+        assert!(events.iter().any(|e| e.raw.starts_with(r#"{"type":"track""#) && e.message_id != "late"));
     }
 
     #[test]
     fn a_second_process_cannot_open_the_same_directory() {
         let dir = tempfile::tempdir().expect("tempdir");
         let _first = Engine::open(config(dir.path()), &mut |_| {}).expect("open");
-        assert!(matches!(
-            Engine::open(config(dir.path()), &mut |_| {}),
-            Err(EngineError::Locked(_))
-        ));
+        assert!(matches!(Engine::open(config(dir.path()), &mut |_| {}), Err(EngineError::Locked(_))));
     }
 
     #[test]
@@ -694,22 +656,10 @@ mod tests {
         cfg.live.consent_mode = ConsentMode::OptIn;
         {
             let engine = Engine::open(cfg.clone(), &mut |_| {}).expect("open");
-            assert_eq!(
-                engine
-                    .ingest_blocking(vec![track("r", "y")])
-                    .expect("ingest")
-                    .reduced,
-                1
-            );
+            assert_eq!(engine.ingest_blocking(vec![track("r", "y")]).expect("ingest").reduced, 1);
         }
         let engine = Engine::open(cfg, &mut |_| {}).expect("reopen");
-        assert_eq!(
-            engine
-                .ingest_blocking(vec![track("r", "y")])
-                .expect("ingest")
-                .duplicates,
-            1
-        );
+        assert_eq!(engine.ingest_blocking(vec![track("r", "y")]).expect("ingest").duplicates, 1);
         let counts = engine.reader().reduced_counts().expect("counts");
         assert_eq!(counts.len(), 1);
         assert_eq!(counts[0].3, 1);

@@ -46,10 +46,7 @@ pub enum StoreError {
 impl StoreError {
     /// A file-system fault outside SQLite (dictionary training, for instance).
     pub fn from_io(error: std::io::Error) -> StoreError {
-        StoreError::Corrupt {
-            table: "dictionaries",
-            detail: error.to_string(),
-        }
+        StoreError::Corrupt { table: "dictionaries", detail: error.to_string() }
     }
 }
 
@@ -137,10 +134,7 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let supported = MIGRATIONS.len() as i64;
     if version > supported {
-        return Err(StoreError::TooNew {
-            found: version,
-            supported,
-        });
+        return Err(StoreError::TooNew { found: version, supported });
     }
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = connection.transaction()?;
@@ -152,10 +146,7 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
 }
 
 fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
-    StoreError::Corrupt {
-        table,
-        detail: detail.into(),
-    }
+    StoreError::Corrupt { table, detail: detail.into() }
 }
 
 /// The writing side of the embedded store. Owned by the writer thread.
@@ -166,9 +157,7 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.path)
-            .finish()
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
     }
 }
 
@@ -212,9 +201,7 @@ impl SqliteStore {
             for e in &facts.events {
                 use rusqlite::types::{ToSqlOutput, ValueRef};
                 let (codec, raw) = match &e.raw {
-                    RawMessage::Text(text) => {
-                        (0, ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())))
-                    }
+                    RawMessage::Text(text) => (0, ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))),
                     RawMessage::Compressed { dictionary, bytes } => {
                         (*dictionary, ToSqlOutput::Borrowed(ValueRef::Blob(bytes)))
                     }
@@ -231,8 +218,7 @@ impl SqliteStore {
                     raw
                 ])?;
             }
-            let mut insert = tx
-                .prepare_cached("INSERT INTO receipts (message_id, received_ms) VALUES (?1, ?2)")?;
+            let mut insert = tx.prepare_cached("INSERT INTO receipts (message_id, received_ms) VALUES (?1, ?2)")?;
             for r in &facts.receipts {
                 insert.execute(params![r.message_id, r.received_at_ms])?;
             }
@@ -243,20 +229,12 @@ impl SqliteStore {
             for (key, count) in &facts.reduced_counts {
                 upsert.execute(params![key.day, key.kind.code(), key.name, *count as i64])?;
             }
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO identities (kind, value, profile_id, at_ms) VALUES (?1, ?2, ?3, ?4)",
-            )?;
+            let mut insert =
+                tx.prepare_cached("INSERT INTO identities (kind, value, profile_id, at_ms) VALUES (?1, ?2, ?3, ?4)")?;
             for i in &facts.identities {
-                insert.execute(params![
-                    i.kind.code(),
-                    i.value,
-                    i.profile_id as i64,
-                    i.at_ms
-                ])?;
+                insert.execute(params![i.kind.code(), i.value, i.profile_id as i64, i.at_ms])?;
             }
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO merges (from_id, into_id, at_ms) VALUES (?1, ?2, ?3)",
-            )?;
+            let mut insert = tx.prepare_cached("INSERT INTO merges (from_id, into_id, at_ms) VALUES (?1, ?2, ?3)")?;
             for m in &facts.merges {
                 insert.execute(params![m.from as i64, m.into as i64, m.at_ms])?;
             }
@@ -264,13 +242,7 @@ impl SqliteStore {
                 "INSERT INTO trait_changes (profile_id, key, value_json, at_ms, message_id) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for t in &facts.traits {
-                insert.execute(params![
-                    t.profile_id as i64,
-                    t.key,
-                    t.value_json,
-                    t.at_ms,
-                    t.message_id
-                ])?;
+                insert.execute(params![t.profile_id as i64, t.key, t.value_json, t.at_ms, t.message_id])?;
             }
             let mut insert = tx.prepare_cached(
                 "INSERT INTO consents (profile_id, purpose, granted, at_ms, source, policy_version)
@@ -290,8 +262,7 @@ impl SqliteStore {
                 "INSERT INTO products (id, doc) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
             )?;
             for p in &facts.products {
-                let doc =
-                    serde_json::to_string(p).map_err(|e| corrupt("products", e.to_string()))?;
+                let doc = serde_json::to_string(p).map_err(|e| corrupt("products", e.to_string()))?;
                 upsert.execute(params![p.id, doc])?;
             }
         }
@@ -300,11 +271,7 @@ impl SqliteStore {
     }
 
     /// Stores a trained dictionary and returns its id.
-    pub fn insert_dictionary(
-        &mut self,
-        dictionary: &[u8],
-        created_ms: i64,
-    ) -> Result<u32, StoreError> {
+    pub fn insert_dictionary(&mut self, dictionary: &[u8], created_ms: i64) -> Result<u32, StoreError> {
         self.connection.execute(
             "INSERT INTO dictionaries (created_ms, dictionary) VALUES (?1, ?2)",
             params![created_ms, dictionary],
@@ -316,30 +283,22 @@ impl SqliteStore {
     pub fn latest_dictionary(&self) -> Result<Option<(u32, Vec<u8>)>, StoreError> {
         Ok(self
             .connection
-            .query_row(
-                "SELECT id, dictionary FROM dictionaries ORDER BY id DESC LIMIT 1",
-                [],
-                |row| Ok((row.get::<_, i64>(0)? as u32, row.get::<_, Vec<u8>>(1)?)),
-            )
+            .query_row("SELECT id, dictionary FROM dictionaries ORDER BY id DESC LIMIT 1", [], |row| {
+                Ok((row.get::<_, i64>(0)? as u32, row.get::<_, Vec<u8>>(1)?))
+            })
             .optional()?)
     }
 
     /// Rebuilds `state` from every stored fact. `progress` is called with the number of events
     /// replayed so far, now and then.
-    pub fn replay(
-        &mut self,
-        state: &mut LiveState,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<ReplayStats, StoreError> {
+    pub fn replay(&mut self, state: &mut LiveState, progress: &mut dyn FnMut(u64)) -> Result<ReplayStats, StoreError> {
         let mut stats = ReplayStats::default();
         let c = &self.connection;
-        let mut rows =
-            c.prepare("SELECT kind, value, profile_id, at_ms FROM identities ORDER BY id")?;
+        let mut rows = c.prepare("SELECT kind, value, profile_id, at_ms FROM identities ORDER BY id")?;
         let mut rows = rows.query([])?;
         while let Some(row) = rows.next()? {
             let code: u8 = row.get(0)?;
-            let kind = IdentityKind::from_code(code)
-                .ok_or_else(|| corrupt("identities", format!("kind {code}")))?;
+            let kind = IdentityKind::from_code(code).ok_or_else(|| corrupt("identities", format!("kind {code}")))?;
             let fact = IdentityFact {
                 kind,
                 value: row.get(1)?,
@@ -358,9 +317,8 @@ impl SqliteStore {
                 at_ms: row.get(2)?,
             });
         }
-        let mut rows = c.prepare(
-            "SELECT profile_id, key, value_json, at_ms, message_id FROM trait_changes ORDER BY id",
-        )?;
+        let mut rows =
+            c.prepare("SELECT profile_id, key, value_json, at_ms, message_id FROM trait_changes ORDER BY id")?;
         let mut rows = rows.query([])?;
         while let Some(row) = rows.next()? {
             state.replay_trait(&TraitFact {
@@ -382,16 +340,9 @@ impl SqliteStore {
         let mut rows = rows.query([])?;
         while let Some(row) = rows.next()? {
             let code: u8 = row.get(2)?;
-            let kind = MessageKind::from_code(code)
-                .ok_or_else(|| corrupt("events", format!("kind {code}")))?;
-            let name: Option<&str> = row
-                .get_ref(3)?
-                .as_str_or_null()
-                .map_err(|e| corrupt("events", e.to_string()))?;
-            let message_id: &str = row
-                .get_ref(4)?
-                .as_str()
-                .map_err(|e| corrupt("events", e.to_string()))?;
+            let kind = MessageKind::from_code(code).ok_or_else(|| corrupt("events", format!("kind {code}")))?;
+            let name: Option<&str> = row.get_ref(3)?.as_str_or_null().map_err(|e| corrupt("events", e.to_string()))?;
+            let message_id: &str = row.get_ref(4)?.as_str().map_err(|e| corrupt("events", e.to_string()))?;
             state.replay_event(&StoredEventColumns {
                 seq: row.get::<_, i64>(0)? as u64,
                 profile_id: row.get::<_, i64>(1)? as ProfileId,
@@ -409,21 +360,14 @@ impl SqliteStore {
         let mut rows = c.prepare("SELECT message_id, received_ms FROM receipts ORDER BY rowid")?;
         let mut rows = rows.query([])?;
         while let Some(row) = rows.next()? {
-            let message_id: &str = row
-                .get_ref(0)?
-                .as_str()
-                .map_err(|e| corrupt("receipts", e.to_string()))?;
+            let message_id: &str = row.get_ref(0)?.as_str().map_err(|e| corrupt("receipts", e.to_string()))?;
             state.replay_receipt(message_id, row.get(1)?);
         }
         let mut rows = c.prepare("SELECT doc FROM products")?;
         let mut rows = rows.query([])?;
         while let Some(row) = rows.next()? {
-            let doc: &str = row
-                .get_ref(0)?
-                .as_str()
-                .map_err(|e| corrupt("products", e.to_string()))?;
-            let product: Product =
-                serde_json::from_str(doc).map_err(|e| corrupt("products", e.to_string()))?;
+            let doc: &str = row.get_ref(0)?.as_str().map_err(|e| corrupt("products", e.to_string()))?;
+            let product: Product = serde_json::from_str(doc).map_err(|e| corrupt("products", e.to_string()))?;
             state.replay_product(product);
             stats.products += 1;
         }
@@ -437,12 +381,10 @@ fn consent_from_row(row: &rusqlite::Row<'_>) -> Result<ConsentFact, StoreError> 
     let source: String = row.get(4)?;
     Ok(ConsentFact {
         profile_id: row.get::<_, i64>(0)? as ProfileId,
-        purpose: ConsentPurpose::parse(&purpose)
-            .ok_or_else(|| corrupt("consents", format!("purpose {purpose}")))?,
+        purpose: ConsentPurpose::parse(&purpose).ok_or_else(|| corrupt("consents", format!("purpose {purpose}")))?,
         granted: row.get(2)?,
         at_ms: row.get(3)?,
-        source: ConsentSource::parse(&source)
-            .ok_or_else(|| corrupt("consents", format!("source {source}")))?,
+        source: ConsentSource::parse(&source).ok_or_else(|| corrupt("consents", format!("source {source}")))?,
         policy_version: row.get(5)?,
     })
 }
@@ -476,9 +418,7 @@ pub struct SqliteReader {
 
 impl std::fmt::Debug for SqliteReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteReader")
-            .field("connections", &self.connections.len())
-            .finish()
+        f.debug_struct("SqliteReader").field("connections", &self.connections.len()).finish()
     }
 }
 
@@ -490,24 +430,16 @@ impl SqliteReader {
             .map(|_| {
                 let c = Connection::open_with_flags(
                     &path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                        | OpenFlags::SQLITE_OPEN_URI,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(5))?;
                 Ok(Mutex::new(c))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(SqliteReader {
-            connections,
-            dictionaries: Mutex::default(),
-        })
+        Ok(SqliteReader { connections, dictionaries: Mutex::default() })
     }
 
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         for slot in &self.connections {
             if let Some(connection) = slot.try_lock() {
                 return f(&connection);
@@ -559,12 +491,7 @@ impl SqliteReader {
         })
     }
 
-    fn decode(
-        &self,
-        connection: &Connection,
-        codec: u32,
-        bytes: Vec<u8>,
-    ) -> Result<String, StoreError> {
+    fn decode(&self, connection: &Connection, codec: u32, bytes: Vec<u8>) -> Result<String, StoreError> {
         if codec == 0 {
             return String::from_utf8(bytes).map_err(|e| corrupt("events", e.to_string()));
         }
@@ -573,17 +500,11 @@ impl SqliteReader {
             Some(dictionary) => dictionary,
             None => {
                 let dictionary: Vec<u8> = connection
-                    .query_row(
-                        "SELECT dictionary FROM dictionaries WHERE id = ?1",
-                        [codec],
-                        |row| row.get(0),
-                    )
+                    .query_row("SELECT dictionary FROM dictionaries WHERE id = ?1", [codec], |row| row.get(0))
                     .optional()?
                     .ok_or_else(|| corrupt("events", format!("dictionary {codec} is missing")))?;
                 let dictionary = Arc::new(dictionary);
-                self.dictionaries
-                    .lock()
-                    .insert(codec, Arc::clone(&dictionary));
+                self.dictionaries.lock().insert(codec, Arc::clone(&dictionary));
                 dictionary
             }
         };
@@ -592,11 +513,7 @@ impl SqliteReader {
     }
 
     /// Trait changes of the given profile ids, newest first, at most `limit`.
-    pub fn trait_history(
-        &self,
-        profile_ids: &[ProfileId],
-        limit: usize,
-    ) -> Result<Vec<TraitFact>, StoreError> {
+    pub fn trait_history(&self, profile_ids: &[ProfileId], limit: usize) -> Result<Vec<TraitFact>, StoreError> {
         self.with(|c| {
             let mut select = c.prepare_cached(
                 "SELECT profile_id, key, value_json, at_ms, message_id FROM trait_changes
@@ -624,10 +541,7 @@ impl SqliteReader {
     }
 
     /// Consent changes of the given profile ids, newest first.
-    pub fn consent_history(
-        &self,
-        profile_ids: &[ProfileId],
-    ) -> Result<Vec<ConsentFact>, StoreError> {
+    pub fn consent_history(&self, profile_ids: &[ProfileId]) -> Result<Vec<ConsentFact>, StoreError> {
         self.with(|c| {
             let mut select = c.prepare_cached(
                 "SELECT profile_id, purpose, granted, at_ms, source, policy_version FROM consents
@@ -648,15 +562,14 @@ impl SqliteReader {
     /// Reduced-form counts (events kept without `analytics` consent): (day, kind, name, count).
     pub fn reduced_counts(&self) -> Result<Vec<(i64, MessageKind, String, u64)>, StoreError> {
         self.with(|c| {
-            let mut select = c.prepare_cached(
-                "SELECT day, kind, name, count FROM reduced_counts ORDER BY day, kind, name",
-            )?;
+            let mut select =
+                c.prepare_cached("SELECT day, kind, name, count FROM reduced_counts ORDER BY day, kind, name")?;
             let mut rows = select.query([])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 let code: u8 = row.get(1)?;
-                let kind = MessageKind::from_code(code)
-                    .ok_or_else(|| corrupt("reduced_counts", format!("kind {code}")))?;
+                let kind =
+                    MessageKind::from_code(code).ok_or_else(|| corrupt("reduced_counts", format!("kind {code}")))?;
                 out.push((row.get(0)?, kind, row.get(2)?, row.get::<_, i64>(3)? as u64));
             }
             Ok(out)
@@ -665,10 +578,6 @@ impl SqliteReader {
 
     /// Total number of stored events.
     pub fn event_count(&self) -> Result<u64, StoreError> {
-        self.with(|c| {
-            Ok(c.query_row("SELECT count(*) FROM events", [], |row| {
-                row.get::<_, i64>(0)
-            })? as u64)
-        })
+        self.with(|c| Ok(c.query_row("SELECT count(*) FROM events", [], |row| row.get::<_, i64>(0))? as u64))
     }
 }

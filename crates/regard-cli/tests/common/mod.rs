@@ -25,10 +25,7 @@ impl Drop for Server {
 
 pub fn regard() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_regard"));
-    command
-        .env("REGARD_WRITE_KEY", WRITE_KEY)
-        .env("REGARD_ADMIN_KEY", ADMIN_KEY)
-        .env("REGARD_LOG", "warn");
+    command.env("REGARD_WRITE_KEY", WRITE_KEY).env("REGARD_ADMIN_KEY", ADMIN_KEY).env("REGARD_LOG", "warn");
     command
 }
 
@@ -51,9 +48,7 @@ pub fn start_server(data: &Path, extra: &[&str]) -> Server {
             }
         }
     });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server did not start listening");
+    let base = rx.recv_timeout(Duration::from_secs(60)).expect("server did not start listening");
     Server { child, base }
 }
 
@@ -71,18 +66,11 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::Exi
 
 /// messageId → number of stored copies, read straight from the database file.
 pub fn stored_message_ids(data: &Path) -> std::collections::HashMap<String, u32> {
-    let connection = rusqlite::Connection::open_with_flags(
-        data.join("regard.sqlite3"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open database");
-    let mut select = connection
-        .prepare("SELECT message_id, count(*) FROM events GROUP BY message_id")
-        .expect("prepare");
-    let rows = select
-        .query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?))
-        })
-        .expect("query");
+    let connection =
+        rusqlite::Connection::open_with_flags(data.join("regard.sqlite3"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open database");
+    let mut select =
+        connection.prepare("SELECT message_id, count(*) FROM events GROUP BY message_id").expect("prepare");
+    let rows = select.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?))).expect("query");
     rows.map(|r| r.expect("row")).collect()
 }

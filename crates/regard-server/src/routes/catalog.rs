@@ -19,20 +19,14 @@ pub const MAX_CATALOG_BYTES: usize = 16 * 1024 * 1024;
 pub fn parse_catalog(text: &str) -> Result<Vec<Product>, ApiError> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
-        let items: Vec<serde_json::Value> = serde_json::from_str(trimmed)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidJson, e.to_string()))?;
+        let items: Vec<serde_json::Value> =
+            serde_json::from_str(trimmed).map_err(|e| ApiError::new(ErrorCode::InvalidJson, e.to_string()))?;
         return items
             .into_iter()
             .enumerate()
             .map(|(i, item)| match item {
-                serde_json::Value::Object(object) => {
-                    product_from_json(object).map_err(|e| e.within(&format!("[{i}]")))
-                }
-                _ => Err(ApiError::field(
-                    ErrorCode::InvalidField,
-                    format!("[{i}]"),
-                    "each product must be an object",
-                )),
+                serde_json::Value::Object(object) => product_from_json(object).map_err(|e| e.within(&format!("[{i}]"))),
+                _ => Err(ApiError::field(ErrorCode::InvalidField, format!("[{i}]"), "each product must be an object")),
             })
             .collect();
     }
@@ -44,17 +38,12 @@ pub fn parse_catalog(text: &str) -> Result<Vec<Product>, ApiError> {
         let at_line = |e: ApiError| {
             let field = e.field.clone().unwrap_or_default();
             ApiError {
-                field: Some(format!(
-                    "line {}{}{}",
-                    i + 1,
-                    if field.is_empty() { "" } else { ": " },
-                    field
-                )),
+                field: Some(format!("line {}{}{}", i + 1, if field.is_empty() { "" } else { ": " }, field)),
                 ..e
             }
         };
-        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)
-            .map_err(|e| at_line(ApiError::new(ErrorCode::InvalidJson, e.to_string())))?;
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).map_err(|e| at_line(ApiError::new(ErrorCode::InvalidJson, e.to_string())))?;
         products.push(product_from_json(object).map_err(at_line)?);
     }
     Ok(products)
@@ -96,18 +85,7 @@ mod tests {
         let text = "{\"id\":\"a\",\"name\":\"A\"}\n\n{\"id\":\"b\"}\n";
         let error = parse_catalog(text).expect_err("missing name");
         assert_eq!(error.field.as_deref(), Some("line 3: name"));
-        assert_eq!(
-            parse_catalog("[{\"id\":\"a\",\"name\":\"A\"}]")
-                .expect("array")
-                .len(),
-            1
-        );
-        assert_eq!(
-            parse_catalog("[{\"id\":\"a\"}]")
-                .expect_err("array item")
-                .field
-                .as_deref(),
-            Some("[0].name")
-        );
+        assert_eq!(parse_catalog("[{\"id\":\"a\",\"name\":\"A\"}]").expect("array").len(), 1);
+        assert_eq!(parse_catalog("[{\"id\":\"a\"}]").expect_err("array item").field.as_deref(), Some("[0].name"));
     }
 }

@@ -39,28 +39,15 @@ pub async fn set_consent(
     state.keys.require_admin(&headers)?;
     let text = read_body(&headers, body, 64 * 1024).await?;
     let request: ConsentRequest = serde_json::from_str(&text).map_err(|e| {
-        let code = if e.is_data() {
-            ErrorCode::InvalidField
-        } else {
-            ErrorCode::InvalidJson
-        };
+        let code = if e.is_data() { ErrorCode::InvalidField } else { ErrorCode::InvalidJson };
         ApiError::new(code, e.to_string())
     })?;
-    if request.user_id.as_deref().is_none_or(str::is_empty)
-        && request.anonymous_id.as_deref().is_none_or(str::is_empty)
+    if request.user_id.as_deref().is_none_or(str::is_empty) && request.anonymous_id.as_deref().is_none_or(str::is_empty)
     {
-        return Err(ApiError::field(
-            ErrorCode::MissingField,
-            "userId",
-            "a userId or an anonymousId is required",
-        ));
+        return Err(ApiError::field(ErrorCode::MissingField, "userId", "a userId or an anonymousId is required"));
     }
     if request.purposes.is_empty() {
-        return Err(ApiError::field(
-            ErrorCode::MissingField,
-            "purposes",
-            "name at least one purpose",
-        ));
+        return Err(ApiError::field(ErrorCode::MissingField, "purposes", "name at least one purpose"));
     }
     let mut decisions = Vec::new();
     for (name, value) in &request.purposes {
@@ -72,22 +59,13 @@ pub async fn set_consent(
             )
         })?;
         let granted = value.as_bool().ok_or_else(|| {
-            ApiError::field(
-                ErrorCode::InvalidField,
-                format!("purposes.{name}"),
-                "must be true or false",
-            )
+            ApiError::field(ErrorCode::InvalidField, format!("purposes.{name}"), "must be true or false")
         })?;
         decisions.push((purpose, granted));
     }
     let at_ms = match request.timestamp.as_deref() {
-        Some(text) => parse_iso8601_ms(text).ok_or_else(|| {
-            ApiError::field(
-                ErrorCode::InvalidField,
-                "timestamp",
-                "not an ISO-8601 date-time",
-            )
-        })?,
+        Some(text) => parse_iso8601_ms(text)
+            .ok_or_else(|| ApiError::field(ErrorCode::InvalidField, "timestamp", "not an ISO-8601 date-time"))?,
         None => state.clock.now_ms(),
     };
     let update = ConsentUpdate {
@@ -100,9 +78,9 @@ pub async fn set_consent(
     };
     let profile_id = state.engine.set_consent(update).await?;
     let live = state.engine.state();
-    let profile = profile_id.and_then(|id| live.profile(id)).ok_or_else(|| {
-        ApiError::new(ErrorCode::Internal, "the profile vanished after the update")
-    })?;
+    let profile = profile_id
+        .and_then(|id| live.profile(id))
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the profile vanished after the update"))?;
     Ok(Json(serde_json::json!({
         "profile_id": format!("{PROFILE_ID_PREFIX}{}", profile.id),
         "consents": consent_view(&live, profile),

@@ -11,9 +11,7 @@ use serde::Serialize;
 use crate::auth::credential;
 use crate::body::read_body;
 use crate::error::ApiError;
-use crate::wire::{
-    parse_batch, parse_message, MessageEnvelope, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES,
-};
+use crate::wire::{parse_batch, parse_message, MessageEnvelope, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
 use crate::AppState;
 
 /// The answer to an ingestion call: Segment's `{"success": true}` plus what became of the
@@ -30,10 +28,7 @@ pub struct IngestResponse {
     pub reduced: u32,
 }
 
-async fn ingest(
-    state: &AppState,
-    messages: Vec<Message>,
-) -> Result<Json<IngestResponse>, ApiError> {
+async fn ingest(state: &AppState, messages: Vec<Message>) -> Result<Json<IngestResponse>, ApiError> {
     let receipt = state.engine.ingest(messages).await?;
     Ok(Json(IngestResponse {
         success: true,
@@ -43,22 +38,8 @@ async fn ingest(
     }))
 }
 
-/// Compresses the stored copy on this request thread, so the single writer only stores bytes.
-fn compress(state: &AppState, message: &mut Message) {
-    if let Some(text) = message.raw.as_text() {
-        message.raw = state.engine.compress(text);
-    }
-}
-
-fn authorize(
-    state: &AppState,
-    header_key: Option<String>,
-    body_key: Option<String>,
-) -> Result<(), ApiError> {
-    state
-        .keys
-        .access(header_key.or(body_key).as_deref())
-        .map(|_| ())
+fn authorize(state: &AppState, header_key: Option<String>, body_key: Option<String>) -> Result<(), ApiError> {
+    state.keys.access(header_key.or(body_key).as_deref()).map(|_| ())
 }
 
 async fn single(
@@ -70,19 +51,20 @@ async fn single(
     let result = async {
         let header_key = credential(&headers)?;
         let text = read_body(&headers, body, MAX_MESSAGE_BYTES).await?;
+        // The stored copy is compressed here, on a request thread, so the writer only stores bytes.
+        let encode = |text: &str| state.engine.compress(text);
         let envelope = MessageEnvelope {
             kind: Some(kind),
             received_at_ms: state.clock.now_ms(),
             batch_sent_at_ms: None,
             batch_context: None,
+            encode: Some(&encode),
         };
         let parsed = parse_message(&text, envelope);
         // Authenticate before reporting validation errors, so strangers learn nothing.
         let body_key = parsed.as_ref().ok().and_then(|p| p.write_key.clone());
         authorize(&state, header_key, body_key)?;
-        let mut message = parsed?.message;
-        compress(&state, &mut message);
-        ingest(&state, vec![message]).await
+        ingest(&state, vec![parsed?.message]).await
     }
     .await;
     if let Err(error) = &result {
@@ -119,6 +101,7 @@ pub async fn batch(
         let envelope = envelope?;
         rejected = envelope.messages.len().max(1) as u64;
         let received_at_ms = state.clock.now_ms();
+        let encode = |text: &str| state.engine.compress(text);
         let mut messages = Vec::with_capacity(envelope.messages.len());
         for (i, raw) in envelope.messages.iter().enumerate() {
             let item = MessageEnvelope {
@@ -126,9 +109,9 @@ pub async fn batch(
                 received_at_ms,
                 batch_sent_at_ms: envelope.sent_at_ms,
                 batch_context: envelope.context,
+                encode: Some(&encode),
             };
-            let parsed =
-                parse_message(raw.get(), item).map_err(|e| e.within(&format!("batch[{i}]")))?;
+            let parsed = parse_message(raw.get(), item).map_err(|e| e.within(&format!("batch[{i}]")))?;
             messages.push(parsed.message);
         }
         ingest(&state, messages).await
@@ -159,29 +142,9 @@ macro_rules! single_route {
     };
 }
 
-single_route!(
-    identify,
-    MessageKind::Identify,
-    "`POST /v1/identify`: who the user is."
-);
-single_route!(
-    track,
-    MessageKind::Track,
-    "`POST /v1/track`: something the user did."
-);
+single_route!(identify, MessageKind::Identify, "`POST /v1/identify`: who the user is.");
+single_route!(track, MessageKind::Track, "`POST /v1/track`: something the user did.");
 single_route!(page, MessageKind::Page, "`POST /v1/page`: a page view.");
-single_route!(
-    screen,
-    MessageKind::Screen,
-    "`POST /v1/screen`: a screen view."
-);
-single_route!(
-    group,
-    MessageKind::Group,
-    "`POST /v1/group`: account membership."
-);
-single_route!(
-    alias,
-    MessageKind::Alias,
-    "`POST /v1/alias`: two ids are one person."
-);
+single_route!(screen, MessageKind::Screen, "`POST /v1/screen`: a screen view.");
+single_route!(group, MessageKind::Group, "`POST /v1/group`: account membership.");
+single_route!(alias, MessageKind::Alias, "`POST /v1/alias`: two ids are one person.");

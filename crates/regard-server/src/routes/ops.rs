@@ -13,29 +13,14 @@ use crate::AppState;
 /// 200 while the writer accepts work, 503 after it stopped.
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let healthy = state.engine.is_healthy();
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(json!({"status": if healthy { "ok" } else { "writer_stopped" }})),
-    )
-        .into_response()
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"status": if healthy { "ok" } else { "writer_stopped" }}))).into_response()
 }
 
 /// Prometheus text.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let body = state.metrics.render(&state.engine);
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        body,
-    )
-        .into_response()
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// The anonymous daily counts of events kept without `analytics` consent (admin), so an
@@ -55,9 +40,7 @@ pub async fn reduced_counts(
             json!({"day": &format_iso8601_ms(day * DAY_MS)[..10], "type": kind.as_str(), "name": name, "count": count})
         })
         .collect();
-    Ok(Json(
-        json!({"reason": "no_analytics_consent", "counts": days}),
-    ))
+    Ok(Json(json!({"reason": "no_analytics_consent", "counts": days})))
 }
 
 /// Unknown routes answer in the API's error format.

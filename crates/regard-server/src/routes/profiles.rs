@@ -27,12 +27,8 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "a read task failed"))?
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::new(ErrorCode::Internal, "a read task failed"))?
 }
 
 /// A profile: traits (with their history), identities, consents, counters and recent events.
@@ -45,18 +41,8 @@ pub async fn get_profile(
     let (mut view, member_ids, recent): (Value, Vec<u64>, Vec<u64>) = {
         let live = state.engine.state();
         let profile = live.find_profile(&id).ok_or_else(|| not_found(&id))?;
-        let recent = profile
-            .timeline
-            .iter()
-            .rev()
-            .take(RECENT_EVENTS)
-            .map(|e| e.seq)
-            .collect();
-        (
-            profile_view(&live, profile),
-            live.member_ids(profile.id),
-            recent,
-        )
+        let recent = profile.timeline.iter().rev().take(RECENT_EVENTS).map(|e| e.seq).collect();
+        (profile_view(&live, profile), live.member_ids(profile.id), recent)
     };
     let engine = state.engine.clone();
     let (events, history, consent_history) = blocking(move || {
@@ -69,10 +55,7 @@ pub async fn get_profile(
     })
     .await?;
     if let Some(map) = view.as_object_mut() {
-        map.insert(
-            "recent_events".into(),
-            Value::Array(events.iter().map(event_view).collect()),
-        );
+        map.insert("recent_events".into(), Value::Array(events.iter().map(event_view).collect()));
         map.insert(
             "trait_history".into(),
             Value::Array(
@@ -121,10 +104,7 @@ pub struct EventsQuery {
 
 fn parse_cursor(text: &str) -> Option<TimelineEntry> {
     let (ts, seq) = text.split_once('.')?;
-    Some(TimelineEntry {
-        timestamp_ms: ts.parse().ok()?,
-        seq: seq.parse().ok()?,
-    })
+    Some(TimelineEntry { timestamp_ms: ts.parse().ok()?, seq: seq.parse().ok()? })
 }
 
 /// A profile's events, newest first, in pages.
@@ -148,16 +128,13 @@ pub async fn list_events(
             }
         },
     };
-    let cursor = match query.cursor.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(parse_cursor(text).ok_or_else(|| {
-            ApiError::field(
-                ErrorCode::InvalidField,
-                "cursor",
-                "not a cursor from a previous page",
-            )
-        })?),
-    };
+    let cursor =
+        match query.cursor.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(parse_cursor(text).ok_or_else(|| {
+                ApiError::field(ErrorCode::InvalidField, "cursor", "not a cursor from a previous page")
+            })?),
+        };
     let (page, next) = {
         let live = state.engine.state();
         let profile = live.find_profile(&id).ok_or_else(|| not_found(&id))?;
@@ -167,9 +144,7 @@ pub async fn list_events(
         };
         let start = end.saturating_sub(limit);
         let page: Vec<TimelineEntry> = profile.timeline[start..end].iter().rev().copied().collect();
-        let next = (start > 0)
-            .then(|| page.last().map(|e| format!("{}.{}", e.timestamp_ms, e.seq)))
-            .flatten();
+        let next = (start > 0).then(|| page.last().map(|e| format!("{}.{}", e.timestamp_ms, e.seq))).flatten();
         (page, next)
     };
     let engine = state.engine.clone();
