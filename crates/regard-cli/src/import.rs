@@ -104,11 +104,22 @@ pub fn events(file: &Path, store: &StoreArgs, quiet: bool) -> anyhow::Result<Imp
     bar.finish_and_clear();
     engine.shutdown();
     summary.print();
+    let stats = engine.stats();
+    let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed).max(1);
+    println!(
+        "writer: {} group commits of {:.0} messages on average, busy {:.2} s ({:.0}% of the import)",
+        commits,
+        stats.messages_committed.load(std::sync::atomic::Ordering::Relaxed) as f64 / commits as f64,
+        stats.commit_latency.total().as_secs_f64(),
+        100.0 * stats.commit_latency.total().as_secs_f64() / summary.elapsed.as_secs_f64().max(1e-9)
+    );
     Ok(summary)
 }
 
 type Chunk = (usize, u64, Vec<(u64, String)>);
-type Parsed = (usize, Vec<Message>, Vec<(u64, String)>);
+/// Rejected lines of a chunk: (line number, reason).
+type LineErrors = Vec<(u64, String)>;
+type Parsed = (usize, Vec<Message>, LineErrors);
 
 /// Imports Segment messages, one JSON object a line, from `input` into `engine`.
 pub fn ingest_lines(engine: &Engine, input: Box<dyn Read + Send>, bar: &ProgressBar) -> anyhow::Result<ImportSummary> {
@@ -190,7 +201,7 @@ pub fn ingest_lines(engine: &Engine, input: Box<dyn Read + Send>, bar: &Progress
         }
         drop(parsed_tx);
         let mut summary = ImportSummary::default();
-        let mut waiting: BTreeMap<usize, (Vec<Message>, Vec<(u64, String)>)> = BTreeMap::new();
+        let mut waiting: BTreeMap<usize, (Vec<Message>, LineErrors)> = BTreeMap::new();
         let mut next_index = 0;
         let mut in_flight: VecDeque<PendingIngest> = VecDeque::new();
         let settle = |pending: PendingIngest, summary: &mut ImportSummary| -> anyhow::Result<()> {

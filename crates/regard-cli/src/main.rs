@@ -11,6 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod config;
 mod demo;
+mod eval;
 mod import;
 mod serve;
 
@@ -75,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// Offline evaluation of models on your own data.
+    Eval {
+        #[command(subcommand)]
+        what: EvalCommand,
+    },
     /// Benchmarks and load generators.
     Bench {
         #[command(subcommand)]
@@ -101,6 +107,12 @@ enum ImportCommand {
         #[arg(long)]
         quiet: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// Fit BG/NBD and Gamma-Gamma on a transaction log and compare predictions with a holdout.
+    Clv(eval::ClvArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +144,7 @@ fn main() -> std::process::ExitCode {
         Command::Import { what: ImportCommand::Events { file, store, quiet } } => {
             import::events(&file, &store, quiet).map(|_| ())
         }
+        Command::Eval { what: EvalCommand::Clv(args) } => eval::clv(&args),
         Command::Bench { what: BenchCommand::Ingest(args) } => bench::ingest(args),
         Command::Bench { what: BenchCommand::Profiles(args) } => bench::profiles(args),
     };

@@ -155,7 +155,8 @@ async fn size_limits_follow_segment() {
 #[tokio::test]
 async fn bad_input_gets_a_4xx_naming_the_field() {
     let app = spawn_app().await;
-    let cases: Vec<(&str, Value, (&str, Option<&str>))> = vec![
+    type Case<'a> = (&'a str, Value, (&'a str, Option<&'a str>));
+    let cases: Vec<Case<'_>> = vec![
         ("/v1/track", json!({"anonymousId": "a"}), ("missing_field", Some("event"))),
         ("/v1/identify", json!({"traits": {"name": "x"}}), ("missing_field", Some("userId"))),
         ("/v1/page", json!({"anonymousId": "a", "timestamp": "last tuesday"}), ("invalid_field", Some("timestamp"))),
