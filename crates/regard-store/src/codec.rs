@@ -102,7 +102,12 @@ pub fn decompress(dictionary: &[u8], bytes: &[u8]) -> std::io::Result<String> {
 
 /// Trains a dictionary from sample messages.
 pub fn train(samples: &[String]) -> std::io::Result<Vec<u8>> {
-    zstd::dict::from_samples(samples, DICTIONARY_BYTES)
+    train_with_size(samples, DICTIONARY_BYTES)
+}
+
+/// Trains a dictionary of at most `bytes` from sample messages.
+pub fn train_with_size(samples: &[String], bytes: usize) -> std::io::Result<Vec<u8>> {
+    zstd::dict::from_samples(samples, bytes)
 }
 
 #[cfg(test)]
