@@ -22,7 +22,8 @@ fn main() {
     }
     let parse = started.elapsed();
     let samples: Vec<String> = lines.iter().step_by(10).take(8_000).map(|s| s.to_string()).collect();
-    let size: usize = std::env::var("DICT_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(regard_store::codec::DICTIONARY_BYTES);
+    let size: usize =
+        std::env::var("DICT_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(regard_store::codec::DICTIONARY_BYTES);
     let dictionary = regard_store::codec::train_with_size(&samples, size).expect("train a dictionary");
     let codec = regard_store::codec::Codec::new(1, &dictionary);
     let encode = |t: &str| codec.compress(t);
