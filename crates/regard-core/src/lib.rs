@@ -12,5 +12,6 @@ pub mod facts;
 pub mod live;
 pub mod message;
 pub mod profile;
+pub mod segments;
 pub mod symbols;
 pub mod time;

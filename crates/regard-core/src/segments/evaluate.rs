@@ -1,0 +1,556 @@
+//! The pure segment evaluator: is this person in the segment now, why, and when could that
+//! change on its own?
+//!
+//! The evaluator owns no data. The caller answers questions about one person through
+//! [`SegmentFacts`] (the real-time engine from its in-memory indexes, tests from a fixture), and
+//! passes the current time in. [`next_change_ms`] tells the engine when a membership expires or
+//! starts with no new event (an old view leaving its window, a quiet period ending, a birthday
+//! coming near), so it can schedule a re-check instead of rescanning everyone.
+
+use serde_json::Value;
+
+use super::definition::{
+    as_number, scalar_eq, Condition, ContextField, EventMatch, PurchasesCondition, SegmentId, TraitTest, Window,
+    ORDER_COMPLETED, PRODUCT_VIEWED,
+};
+use crate::profile::VisitorKind;
+use crate::time::{parse_iso8601_ms, DAY_MS, HOUR_MS, MINUTE_MS};
+
+/// Where model outputs come from: the extension point for predictions (churn risk,
+/// propensities). Kept apart from the facts so models can live in another crate.
+pub trait ScoreSource {
+    /// The person's latest score called `name`, when a model has produced one.
+    fn score(&self, name: &str) -> Option<f64>;
+}
+
+/// What the evaluator may ask about one person. The caller implements event matching (see
+/// [`EventMatch::matches_name_and_filters`] and [`EventMatch::category_matches`]) because it
+/// owns the indexes and the catalog.
+pub trait SegmentFacts: ScoreSource {
+    /// The trait's current value, if the person has it.
+    fn trait_value(&self, name: &str) -> Option<Value>;
+    /// The timestamps (Unix ms, any order) of every event of the person that matches `event`.
+    fn matching_events(&self, event: &EventMatch) -> Vec<i64>;
+    /// Whether this is the person's first visit.
+    fn visitor_kind(&self) -> VisitorKind;
+    /// A field of the current visit's context.
+    fn context(&self, field: ContextField) -> Option<String>;
+    /// Whether the person is currently in another segment.
+    fn is_member(&self, segment: &SegmentId) -> bool;
+}
+
+/// The outcome of evaluating a condition for one person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Whether the person belongs.
+    pub member: bool,
+    /// The facts the outcome rests on: for a member, what put them in; otherwise, what kept
+    /// them out.
+    pub reasons: Vec<Reason>,
+}
+
+/// One observed fact behind an evaluation, as data; [`explain`] renders it in plain English.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reason {
+    /// JSON path of the condition that observed it.
+    pub path: String,
+    /// The evaluation time, to say "3 days ago".
+    pub now_ms: i64,
+    /// What was observed.
+    pub detail: ReasonDetail,
+}
+
+/// What a condition observed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReasonDetail {
+    /// Matching events in a window.
+    Events {
+        /// The event name.
+        event: String,
+        /// The catalog category, for catalog conditions.
+        category: Option<String>,
+        /// How many matched in the window.
+        count: usize,
+        /// The window.
+        window: Window,
+        /// The oldest match in the window.
+        first_ms: Option<i64>,
+        /// The newest match in the window.
+        last_ms: Option<i64>,
+    },
+    /// The latest matching event ever (for "not in the last N days").
+    LastEvent {
+        /// The event name.
+        event: String,
+        /// When it last happened.
+        last_ms: Option<i64>,
+    },
+    /// A first step, and whether the forbidden second step followed it.
+    Sequence {
+        /// The first step's event name.
+        first_event: String,
+        /// The forbidden step's event name.
+        then_event: String,
+        /// The latest first step in its window.
+        first_ms: Option<i64>,
+        /// Whether the forbidden step happened after it.
+        followed: bool,
+    },
+    /// How many purchases in a window.
+    PurchaseCount {
+        /// The number of `Order Completed` events.
+        count: usize,
+        /// The window.
+        window: Window,
+    },
+    /// The latest purchase.
+    LastPurchase {
+        /// When it happened.
+        last_ms: Option<i64>,
+    },
+    /// A trait's value.
+    Trait {
+        /// The trait name.
+        name: String,
+        /// Its value, when known.
+        value: Option<Value>,
+    },
+    /// Days until the next birthday.
+    Birthday {
+        /// Whole UTC days until the next anniversary, when the birthday is known and readable.
+        days_until: Option<i64>,
+    },
+    /// First visit or returning.
+    Visitor(VisitorKind),
+    /// A context field's value.
+    Context {
+        /// The field.
+        field: ContextField,
+        /// Its value, when known.
+        value: Option<String>,
+    },
+    /// Membership of another segment.
+    Segment {
+        /// The other segment.
+        id: SegmentId,
+        /// Whether the person is in it.
+        member: bool,
+    },
+    /// A model's score.
+    Score {
+        /// The score's name.
+        name: String,
+        /// Its value, when a model produced one.
+        value: Option<f64>,
+    },
+}
+
+/// Evaluates `condition` for the person behind `facts` at `now_ms`.
+pub fn evaluate(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64) -> Evaluation {
+    let mut reasons = Vec::new();
+    let member = eval(condition, facts, now_ms, "condition", &mut reasons);
+    Evaluation { member, reasons }
+}
+
+/// Above this many candidate instants [`next_change_ms`] stops searching and returns the next
+/// candidate: an early re-check is harmless, a late one is not.
+const MAX_CANDIDATES: usize = 4096;
+
+/// The earliest instant after `now_ms` at which membership changes if no new event arrives, or
+/// `None` when it cannot change by time alone. Membership of other segments is taken as it is
+/// now: the engine re-evaluates dependants when a referenced segment changes.
+pub fn next_change_ms(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64) -> Option<i64> {
+    let mut candidates = Vec::new();
+    collect_candidates(condition, facts, now_ms, &mut candidates);
+    candidates.retain(|t| *t > now_ms);
+    candidates.sort_unstable();
+    candidates.dedup();
+    let member_now = evaluate(condition, facts, now_ms).member;
+    for (i, candidate) in candidates.iter().enumerate() {
+        if i >= MAX_CANDIDATES || evaluate(condition, facts, *candidate).member != member_now {
+            return Some(*candidate);
+        }
+    }
+    None
+}
+
+fn eval(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64, path: &str, reasons: &mut Vec<Reason>) -> bool {
+    let mut observe = |detail: ReasonDetail| reasons.push(Reason { path: path.to_owned(), now_ms, detail });
+    match condition {
+        Condition::All(children) | Condition::Any(children) => {
+            let is_all = matches!(condition, Condition::All(_));
+            let kind = if is_all { "all" } else { "any" };
+            let mut holding = Vec::new();
+            let mut failing = Vec::new();
+            for (i, child) in children.iter().enumerate() {
+                let mut child_reasons = Vec::new();
+                let holds = eval(child, facts, now_ms, &format!("{path}.{kind}[{i}]"), &mut child_reasons);
+                if holds {
+                    holding.extend(child_reasons);
+                } else {
+                    failing.extend(child_reasons);
+                }
+            }
+            let result = if is_all { failing.is_empty() } else { !holding.is_empty() };
+            // A member is explained by what holds, a non-member by what failed.
+            reasons.extend(if result { holding } else { failing });
+            result
+        }
+        Condition::Not(child) => !eval(child, facts, now_ms, &format!("{path}.not"), reasons),
+        Condition::Trait(condition) => {
+            let value = facts.trait_value(&condition.name).filter(|v| !v.is_null());
+            if let TraitTest::BirthdayWithinDays(days) = condition.test {
+                let days_until = value.as_ref().and_then(|v| v.as_str()).and_then(|b| days_until_birthday(b, now_ms));
+                observe(ReasonDetail::Birthday { days_until: days_until.map(|(d, _)| d) });
+                return days_until.is_some_and(|(d, _)| d <= i64::from(days));
+            }
+            let holds = trait_holds(&condition.test, value.as_ref());
+            observe(ReasonDetail::Trait { name: condition.name.clone(), value });
+            holds
+        }
+        Condition::Event(condition) => {
+            let times = in_window(facts.matching_events(&condition.event), condition.window, now_ms);
+            observe(events_detail(&condition.event, &times, condition.window));
+            condition.count.holds(times.len()) && enough_days(&times, condition.min_distinct_days)
+        }
+        Condition::Catalog(condition) => {
+            let times = in_window(facts.matching_events(&condition.event), condition.window, now_ms);
+            observe(events_detail(&condition.event, &times, condition.window));
+            condition.count.holds(times.len()) && enough_days(&times, condition.min_distinct_days)
+        }
+        Condition::Never(condition) => {
+            let times = in_window(facts.matching_events(&condition.event), condition.window, now_ms);
+            observe(events_detail(&condition.event, &times, condition.window));
+            times.is_empty()
+        }
+        Condition::NotWithinDays(condition) => {
+            let last_ms = in_window(facts.matching_events(&condition.event), Window::Ever, now_ms).last().copied();
+            observe(ReasonDetail::LastEvent { event: condition.event.name.clone(), last_ms });
+            let quiet_ms = i64::from(condition.days) * DAY_MS;
+            last_ms.is_some_and(|last| last <= now_ms.saturating_sub(quiet_ms))
+        }
+        Condition::Sequence(condition) => {
+            let first_ms =
+                in_window(facts.matching_events(&condition.first), condition.first_window, now_ms).last().copied();
+            let followed = first_ms.is_some_and(|first| {
+                facts.matching_events(&condition.then_never).iter().any(|t| *t > first && *t <= now_ms)
+            });
+            observe(ReasonDetail::Sequence {
+                first_event: condition.first.name.clone(),
+                then_event: condition.then_never.name.clone(),
+                first_ms,
+                followed,
+            });
+            first_ms.is_some() && !followed
+        }
+        Condition::Purchases(condition) => {
+            let all = in_window(facts.matching_events(&PurchasesCondition::event_match()), Window::Ever, now_ms);
+            let counted = all.iter().filter(|t| condition.window.contains(**t, now_ms)).count();
+            observe(ReasonDetail::PurchaseCount { count: counted, window: condition.window });
+            let last_ms = all.last().copied();
+            let mut holds = condition.count.holds(counted);
+            if condition.last_before_days.is_some() || condition.last_within_days.is_some() {
+                reasons.push(Reason { path: path.to_owned(), now_ms, detail: ReasonDetail::LastPurchase { last_ms } });
+            }
+            if let Some(days) = condition.last_before_days {
+                holds &= last_ms.is_some_and(|last| now_ms - last >= i64::from(days) * DAY_MS);
+            }
+            if let Some(days) = condition.last_within_days {
+                holds &= last_ms.is_some_and(|last| now_ms - last < i64::from(days) * DAY_MS);
+            }
+            holds
+        }
+        Condition::Visitor(kind) => {
+            let actual = facts.visitor_kind();
+            observe(ReasonDetail::Visitor(actual));
+            actual == *kind
+        }
+        Condition::Context(condition) => {
+            let value = facts.context(condition.field);
+            let holds = value
+                .as_deref()
+                .is_some_and(|v| condition.values.iter().any(|wanted| wanted.trim().eq_ignore_ascii_case(v.trim())));
+            observe(ReasonDetail::Context { field: condition.field, value });
+            holds
+        }
+        Condition::Segment(id) => {
+            let member = facts.is_member(id);
+            observe(ReasonDetail::Segment { id: id.clone(), member });
+            member
+        }
+        Condition::Score(condition) => {
+            let value = facts.score(&condition.name).filter(|v| v.is_finite());
+            observe(ReasonDetail::Score { name: condition.name.clone(), value });
+            value.is_some_and(|v| condition.holds(v))
+        }
+    }
+}
+
+fn trait_holds(test: &TraitTest, value: Option<&Value>) -> bool {
+    let Some(value) = value else {
+        return matches!(test, TraitTest::NotExists);
+    };
+    let number = || as_number(value);
+    let instant = || value.as_str().and_then(parse_iso8601_ms);
+    match test {
+        TraitTest::Equals(expected) => scalar_eq(value, expected),
+        TraitTest::NotEquals(expected) => !scalar_eq(value, expected),
+        TraitTest::In(options) => options.iter().any(|o| scalar_eq(value, o)),
+        TraitTest::Exists => true,
+        TraitTest::NotExists => false,
+        TraitTest::Gt(n) => number().is_some_and(|v| v > *n),
+        TraitTest::Gte(n) => number().is_some_and(|v| v >= *n),
+        TraitTest::Lt(n) => number().is_some_and(|v| v < *n),
+        TraitTest::Lte(n) => number().is_some_and(|v| v <= *n),
+        TraitTest::Before(ms) => instant().is_some_and(|v| v < *ms),
+        TraitTest::After(ms) => instant().is_some_and(|v| v > *ms),
+        // Handled before this function is called, because it needs the clock.
+        TraitTest::BirthdayWithinDays(_) => false,
+    }
+}
+
+/// The matching times that lie in the window at `now_ms`, ascending.
+fn in_window(mut times: Vec<i64>, window: Window, now_ms: i64) -> Vec<i64> {
+    times.retain(|t| window.contains(*t, now_ms));
+    times.sort_unstable();
+    times
+}
+
+fn enough_days(sorted_times: &[i64], min_distinct_days: Option<u32>) -> bool {
+    let Some(min_days) = min_distinct_days else {
+        return true;
+    };
+    let mut days: Vec<i64> = sorted_times.iter().map(|t| t.div_euclid(DAY_MS)).collect();
+    days.dedup();
+    days.len() >= min_days as usize
+}
+
+fn events_detail(event: &EventMatch, sorted_times: &[i64], window: Window) -> ReasonDetail {
+    ReasonDetail::Events {
+        event: event.name.clone(),
+        category: event.category.clone(),
+        count: sorted_times.len(),
+        window,
+        first_ms: sorted_times.first().copied(),
+        last_ms: sorted_times.last().copied(),
+    }
+}
+
+/// Reads a `YYYY-MM-DD` or `--MM-DD` birthday and returns the whole UTC days from `now_ms` to
+/// its next anniversary (0 on the day) and that anniversary's UTC day number. A Feb 29 birthday
+/// is celebrated on Feb 28 in common years.
+fn days_until_birthday(birthday: &str, now_ms: i64) -> Option<(i64, i64)> {
+    let birthday = birthday.trim();
+    let month_day = match birthday.strip_prefix("--") {
+        Some(rest) => rest,
+        None => birthday.get(5..10).filter(|_| birthday.len() >= 10 && birthday.as_bytes().get(4) == Some(&b'-'))?,
+    };
+    let (month_text, day_text) = month_day.split_once('-')?;
+    let month: i8 = month_text.parse().ok()?;
+    let day: i8 = day_text.get(..2).unwrap_or(day_text).parse().ok()?;
+    // Reject impossible dates such as 02-30 by checking them in a leap year.
+    jiff::civil::Date::new(2000, month, day).ok()?;
+    let today = jiff::Timestamp::from_millisecond(now_ms).ok()?.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let today_day = now_ms.div_euclid(DAY_MS);
+    for year in [today.year(), today.year().checked_add(1)?] {
+        let anniversary =
+            jiff::civil::Date::new(year, month, day).or_else(|_| jiff::civil::Date::new(year, month, day - 1)).ok()?;
+        let anniversary_day = utc_day(anniversary)?;
+        if anniversary_day >= today_day {
+            return Some((anniversary_day - today_day, anniversary_day));
+        }
+    }
+    None
+}
+
+fn utc_day(date: jiff::civil::Date) -> Option<i64> {
+    let ms = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp().as_millisecond();
+    Some(ms.div_euclid(DAY_MS))
+}
+
+/// Instants at which some leaf's truth may change: events leaving or entering windows, quiet
+/// periods ending, birthday windows opening and closing.
+fn collect_candidates(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64, out: &mut Vec<i64>) {
+    let window_edges = |times: Vec<i64>, window: Window, out: &mut Vec<i64>| {
+        for t in times {
+            // An event dated in the future enters every window when its time comes.
+            out.push(t);
+            if let Some(length_ms) = window.sliding_ms() {
+                out.push(t.saturating_add(length_ms));
+            }
+        }
+    };
+    match condition {
+        Condition::All(children) | Condition::Any(children) => {
+            for child in children {
+                collect_candidates(child, facts, now_ms, out);
+            }
+        }
+        Condition::Not(child) => collect_candidates(child, facts, now_ms, out),
+        Condition::Event(condition) => window_edges(facts.matching_events(&condition.event), condition.window, out),
+        Condition::Catalog(condition) => window_edges(facts.matching_events(&condition.event), condition.window, out),
+        Condition::Never(condition) => window_edges(facts.matching_events(&condition.event), condition.window, out),
+        Condition::NotWithinDays(condition) => {
+            let quiet_ms = i64::from(condition.days) * DAY_MS;
+            for t in facts.matching_events(&condition.event) {
+                out.push(t);
+                out.push(t.saturating_add(quiet_ms));
+            }
+        }
+        Condition::Sequence(condition) => {
+            window_edges(facts.matching_events(&condition.first), condition.first_window, out);
+            out.extend(facts.matching_events(&condition.then_never));
+        }
+        Condition::Purchases(condition) => {
+            let times = facts.matching_events(&PurchasesCondition::event_match());
+            for days in [condition.last_before_days, condition.last_within_days].into_iter().flatten() {
+                out.extend(times.iter().map(|t| t.saturating_add(i64::from(days) * DAY_MS)));
+            }
+            window_edges(times, condition.window, out);
+        }
+        Condition::Trait(condition) => {
+            if let TraitTest::BirthdayWithinDays(days) = condition.test {
+                let birthday = facts.trait_value(&condition.name);
+                if let Some((_, anniversary_day)) =
+                    birthday.as_ref().and_then(Value::as_str).and_then(|b| days_until_birthday(b, now_ms))
+                {
+                    out.push((anniversary_day - i64::from(days)) * DAY_MS);
+                    out.push((anniversary_day + 1) * DAY_MS);
+                }
+            }
+        }
+        Condition::Visitor(_) | Condition::Context(_) | Condition::Segment(_) | Condition::Score(_) => {}
+    }
+}
+
+/// Renders a reason as a sentence addressed to the person, for "why am I seeing this?".
+pub fn explain(reason: &Reason) -> String {
+    let now_ms = reason.now_ms;
+    match &reason.detail {
+        ReasonDetail::Events { event, category, count, window, .. } => {
+            let category = category.as_deref();
+            if *count == 0 {
+                format!("You have not {}{}.", action(event, category, true), window_phrase(*window))
+            } else {
+                let times = if *count == 1 { "once".to_owned() } else { format!("{count} times") };
+                format!("You {} {times}{}.", action(event, category, false), window_phrase(*window))
+            }
+        }
+        ReasonDetail::LastEvent { event, last_ms: Some(last) } => {
+            format!("You last {} {}.", action(event, None, false), ago(now_ms - last))
+        }
+        ReasonDetail::LastEvent { event, last_ms: None } => format!("You have never {}.", action(event, None, true)),
+        ReasonDetail::Sequence { first_event, then_event, first_ms: Some(first), followed } => {
+            let first_action = action(first_event, None, false);
+            if *followed {
+                format!(
+                    "You {first_action} {} and {} after that.",
+                    ago(now_ms - first),
+                    action(then_event, None, false)
+                )
+            } else {
+                format!(
+                    "You {first_action} {} and have not {} since.",
+                    ago(now_ms - first),
+                    action(then_event, None, true)
+                )
+            }
+        }
+        ReasonDetail::Sequence { first_event, first_ms: None, .. } => {
+            format!("You have not {} recently.", action(first_event, None, true))
+        }
+        ReasonDetail::PurchaseCount { count: 0, window } => {
+            format!("You have not made a purchase{}.", window_phrase(*window))
+        }
+        ReasonDetail::PurchaseCount { count, window } => {
+            let noun = if *count == 1 { "purchase" } else { "purchases" };
+            format!("You have made {count} {noun}{}.", window_phrase(*window))
+        }
+        ReasonDetail::LastPurchase { last_ms: Some(last) } => format!("Your last purchase was {}.", ago(now_ms - last)),
+        ReasonDetail::LastPurchase { last_ms: None } => "You have not made a purchase yet.".to_owned(),
+        ReasonDetail::Trait { name, value: Some(value) } => {
+            let shown = match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            format!("Your {} is {shown}.", name.replace('_', " "))
+        }
+        ReasonDetail::Trait { name, value: None } => format!("Your {} is not known.", name.replace('_', " ")),
+        ReasonDetail::Birthday { days_until: Some(0) } => "Your birthday is today.".to_owned(),
+        ReasonDetail::Birthday { days_until: Some(1) } => "Your birthday is tomorrow.".to_owned(),
+        ReasonDetail::Birthday { days_until: Some(days) } => format!("Your birthday is in {days} days."),
+        ReasonDetail::Birthday { days_until: None } => "Your birthday is not known.".to_owned(),
+        ReasonDetail::Visitor(VisitorKind::New) => "This is your first visit.".to_owned(),
+        ReasonDetail::Visitor(VisitorKind::Returning) => "You have visited before.".to_owned(),
+        ReasonDetail::Context { field, value: Some(value) } => match field {
+            ContextField::Country => format!("You are visiting from {value}."),
+            ContextField::UtmSource => format!("You arrived from the source \"{value}\"."),
+            ContextField::UtmMedium => format!("You arrived through the medium \"{value}\"."),
+            ContextField::UtmCampaign => format!("You arrived through the campaign \"{value}\"."),
+            ContextField::ReferrerDomain => format!("You came from {value}."),
+            ContextField::Device => format!("You are on a {value} device."),
+        },
+        ReasonDetail::Context { field, value: None } => {
+            format!("Your {} is not known.", field.as_str().replace('_', " "))
+        }
+        ReasonDetail::Segment { id, member: true } => format!("You are in the segment \"{}\".", id.as_str()),
+        ReasonDetail::Segment { id, member: false } => format!("You are not in the segment \"{}\".", id.as_str()),
+        ReasonDetail::Score { name, value: Some(value) } => {
+            format!("Your {} score is {value:.2}.", name.replace('_', " "))
+        }
+        ReasonDetail::Score { name, value: None } => format!("No {} score is known for you.", name.replace('_', " ")),
+    }
+}
+
+/// What the person did, as a verb phrase. The participle form follows "have not"; for the
+/// well-known e-commerce events it equals the past tense.
+fn action(event: &str, category: Option<&str>, participle: bool) -> String {
+    match (event, category) {
+        (PRODUCT_VIEWED, Some(category)) => format!("viewed {category}"),
+        (PRODUCT_VIEWED, None) => "viewed products".to_owned(),
+        ("Product Added", Some(category)) => format!("added {category} to your cart"),
+        ("Product Added", None) => "added items to your cart".to_owned(),
+        (ORDER_COMPLETED, _) => "completed an order".to_owned(),
+        ("Checkout Started", _) => "started checkout".to_owned(),
+        ("Signed Up", _) => "signed up".to_owned(),
+        (other, Some(category)) if participle => format!("done \"{other}\" in {category}"),
+        (other, Some(category)) => format!("did \"{other}\" in {category}"),
+        (other, None) if participle => format!("done \"{other}\""),
+        (other, None) => format!("did \"{other}\""),
+    }
+}
+
+fn window_phrase(window: Window) -> String {
+    match window {
+        Window::Ever => String::new(),
+        Window::LastDays(1) => " in the last day".to_owned(),
+        Window::LastDays(days) => format!(" in the last {days} days"),
+        Window::LastHours(1) => " in the last hour".to_owned(),
+        Window::LastHours(hours) => format!(" in the last {hours} hours"),
+        Window::Between { start_ms, end_ms } => format!(" between {} and {}", date_text(start_ms), date_text(end_ms)),
+    }
+}
+
+fn date_text(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(ts) => ts.to_zoned(jiff::tz::TimeZone::UTC).date().to_string(),
+        Err(_) => ms.to_string(),
+    }
+}
+
+fn ago(elapsed_ms: i64) -> String {
+    let plural = |n: i64, unit: &str| if n == 1 { format!("1 {unit} ago") } else { format!("{n} {unit}s ago") };
+    if elapsed_ms >= DAY_MS {
+        plural(elapsed_ms / DAY_MS, "day")
+    } else if elapsed_ms >= HOUR_MS {
+        plural(elapsed_ms / HOUR_MS, "hour")
+    } else if elapsed_ms >= MINUTE_MS {
+        plural(elapsed_ms / MINUTE_MS, "minute")
+    } else {
+        "just now".to_owned()
+    }
+}
+
+#[cfg(test)]
+#[path = "evaluate_tests.rs"]
+mod tests;
