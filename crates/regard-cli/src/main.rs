@@ -13,6 +13,7 @@ mod config;
 mod demo;
 mod eval;
 mod import;
+mod segments;
 mod serve;
 
 use std::path::PathBuf;
@@ -76,6 +77,11 @@ enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// Behavioral segments.
+    Segments {
+        #[command(subcommand)]
+        what: SegmentsCommand,
+    },
     /// Offline evaluation of models on your own data.
     Eval {
         #[command(subcommand)]
@@ -106,6 +112,21 @@ enum ImportCommand {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SegmentsCommand {
+    /// Policy-check a draft definition (a JSON file) and show its size and sample members with
+    /// their reasons, evaluated over the stored history (the server must not run on the store).
+    Preview {
+        /// The definition (`-` for standard input).
+        file: PathBuf,
+        #[command(flatten)]
+        store: config::StoreArgs,
+        /// Members to show.
+        #[arg(long, default_value_t = 10)]
+        sample: usize,
     },
 }
 
@@ -145,6 +166,9 @@ fn main() -> std::process::ExitCode {
             import::events(&file, &store, quiet).map(|_| ())
         }
         Command::Eval { what: EvalCommand::Clv(args) } => eval::clv(&args),
+        Command::Segments { what: SegmentsCommand::Preview { file, store, sample } } => {
+            segments::preview(&file, &store, sample)
+        }
         Command::Bench { what: BenchCommand::Ingest(args) } => bench::ingest(args),
         Command::Bench { what: BenchCommand::Profiles(args) } => bench::profiles(args),
     };

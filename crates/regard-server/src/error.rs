@@ -33,6 +33,9 @@ pub enum ErrorCode {
     Overloaded,
     /// The writer has stopped; the server needs a restart (503).
     Unavailable,
+    /// A segment definition that infers a sensitive attribute, or demands too little signal
+    /// (422); the message lists every violation, the field names the first.
+    PolicyViolation,
     /// A fault of Regard's own (500).
     Internal,
 }
@@ -50,6 +53,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Overloaded | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::PolicyViolation => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,12 +72,13 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::PolicyViolation => "policy_violation",
             ErrorCode::Internal => "internal",
         }
     }
 
     /// Every code, for metrics and documentation.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::InvalidJson,
@@ -85,6 +90,7 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::Overloaded,
         ErrorCode::Unavailable,
+        ErrorCode::PolicyViolation,
         ErrorCode::Internal,
     ];
 }

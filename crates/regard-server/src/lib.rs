@@ -63,7 +63,7 @@ impl AppState {
 
 /// The full router.
 pub fn router(state: AppState) -> Router {
-    use routes::{catalog, consent, ingest, ops, profiles};
+    use routes::{catalog, consent, ingest, ops, profiles, segments};
     Router::new()
         .route("/v1/identify", post(ingest::identify))
         .route("/v1/track", post(ingest::track))
@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/catalog/{id}", get(catalog::get_product))
         .route("/v1/profiles/{id}", get(profiles::get_profile))
         .route("/v1/profiles/{id}/events", get(profiles::list_events))
+        .route("/v1/segments/preview", post(segments::preview))
         .route("/v1/stats/reduced", get(ops::reduced_counts))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))

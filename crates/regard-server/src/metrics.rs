@@ -9,7 +9,7 @@ use regard_store::Engine;
 use crate::error::ErrorCode;
 
 /// The routes whose latency is measured separately; anything else counts as `other`.
-pub const MEASURED_ROUTES: [&str; 16] = [
+pub const MEASURED_ROUTES: [&str; 17] = [
     "/v1/identify",
     "/v1/track",
     "/v1/page",
@@ -25,6 +25,7 @@ pub const MEASURED_ROUTES: [&str; 16] = [
     "/healthz",
     "/metrics",
     "/v1/stats/reduced",
+    "/v1/segments/preview",
     "other",
 ];
 

@@ -366,3 +366,57 @@ async fn health_and_metrics_report_the_pipeline() {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }
 }
+
+fn iso_days_ago(days: f64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis() as i64;
+    regard_core::time::format_iso8601_ms(now - (days * 86_400_000.0) as i64)
+}
+
+#[tokio::test]
+async fn a_draft_segment_previews_its_size_members_and_reasons() {
+    let app = spawn_app().await;
+    let catalog = json!([
+        {"id": "shoe-1", "name": "Trail runner", "category": "Sports > Running Shoes", "price": 120},
+        {"id": "mug-1", "name": "Mug", "category": "Kitchen > Mugs", "price": 9}
+    ]);
+    assert_eq!(app.post_admin("/v1/catalog", catalog.to_string()).await.0, 200);
+    let view = |id: &str, user: &str, product: &str, days: f64| {
+        json!({"type": "track", "event": "Product Viewed", "messageId": id, "userId": user,
+               "properties": {"product_id": product}, "timestamp": iso_days_ago(days)})
+    };
+    let batch = vec![
+        view("a1", "runner", "shoe-1", 1.0),
+        view("a2", "runner", "shoe-1", 3.0),
+        view("a3", "runner", "shoe-1", 6.0),
+        view("b1", "glancer", "shoe-1", 1.0),
+        view("c1", "former", "shoe-1", 20.0),
+        view("c2", "former", "shoe-1", 21.0),
+        view("c3", "former", "shoe-1", 22.0),
+        view("d1", "mugger", "mug-1", 1.0),
+        view("d2", "mugger", "mug-1", 2.0),
+        view("d3", "mugger", "mug-1", 3.0),
+    ];
+    let (status, _) = app.post_write("/v1/batch", json!({ "batch": batch })).await;
+    assert_eq!(status, 200);
+    let draft = json!({"id": "running-shoe-fans", "name": "Running shoe fans", "purpose": "personalization",
+        "condition": {"catalog": {"category": "Running Shoes", "event": "Product Viewed", "count": {"gte": 3}, "within_days": 7}}});
+    let (status, preview) = app.post_admin("/v1/segments/preview", draft.to_string()).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["size"], 1, "{preview}");
+    assert_eq!(preview["profiles"], 4);
+    assert_eq!(preview["sample"][0]["user_id"], "runner");
+    let reasons = preview["sample"][0]["reasons"].to_string();
+    assert!(reasons.contains("Running Shoes 3 times in the last 7 days"), "{reasons}");
+
+    // The policy check refuses inferring a sensitive attribute from behavior, naming the condition.
+    let creepy = json!({"id": "debt", "name": "Debt", "purpose": "email",
+        "condition": {"event": {"name": "Page Viewed", "where": [{"property": "path", "op": "contains", "value": "debt relief"}], "count": {"gte": 3}}}});
+    let (status, error) = app.post_admin("/v1/segments/preview", creepy.to_string()).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (422, Some("policy_violation")), "{error}");
+    assert!(error["error"]["field"].as_str().is_some_and(|f| f.starts_with("condition")), "{error}");
+    assert!(error["error"]["message"].as_str().is_some_and(|m| m.contains("financial")), "{error}");
+
+    let broken = json!({"id": "x", "name": "X", "purpose": "email", "condition": {"event": {"name": "A", "within_days": 0, "count": {"gte": 2}}}});
+    let (status, error) = app.post_admin("/v1/segments/preview", broken.to_string()).await;
+    assert_eq!((status, error["error"]["field"].as_str()), (400, Some("condition.event.within_days")), "{error}");
+}

@@ -91,7 +91,46 @@ impl CurrentCodec {
     }
 }
 
-/// Decompresses a stored message.
+/// A dictionary prepared for decompression. Leaked on purpose, like [`Codec`]'s: preparing one
+/// costs far more than decompressing a message, so each is prepared once per process.
+pub struct Decoder {
+    dictionary_id: u32,
+    prepared: &'static zstd::dict::DecoderDictionary<'static>,
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder").field("dictionary_id", &self.dictionary_id).finish()
+    }
+}
+
+impl Decoder {
+    /// Prepares `dictionary` (the bytes stored under `dictionary_id`).
+    pub fn new(dictionary_id: u32, dictionary: &[u8]) -> Decoder {
+        Decoder { dictionary_id, prepared: Box::leak(Box::new(zstd::dict::DecoderDictionary::copy(dictionary))) }
+    }
+
+    /// Decompresses a stored message, reusing this thread's decompression context.
+    pub fn decompress(&self, bytes: &[u8]) -> std::io::Result<String> {
+        thread_local! {
+            static CONTEXT: std::cell::RefCell<Option<(u32, zstd::bulk::Decompressor<'static>)>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let capacity =
+            zstd::zstd_safe::get_frame_content_size(bytes).ok().flatten().unwrap_or(64 * 1024).min(1 << 20) as usize;
+        CONTEXT.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            if slot.as_ref().is_none_or(|(id, _)| *id != self.dictionary_id) {
+                *slot = Some((self.dictionary_id, zstd::bulk::Decompressor::with_prepared_dictionary(self.prepared)?));
+            }
+            let Some((_, decompressor)) = slot.as_mut() else { return Err(std::io::Error::other("no context")) };
+            let plain = decompressor.decompress(bytes, capacity.max(1))?;
+            String::from_utf8(plain).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })
+    }
+}
+
+/// Decompresses a stored message with a dictionary prepared just for this call (tests, tools).
 pub fn decompress(dictionary: &[u8], bytes: &[u8]) -> std::io::Result<String> {
     let mut decompressor = zstd::bulk::Decompressor::with_dictionary(dictionary)?;
     let capacity =

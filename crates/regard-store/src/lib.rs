@@ -11,6 +11,7 @@
 
 pub mod codec;
 pub mod engine;
+pub mod segments;
 pub mod sqlite;
 pub mod stats;
 

@@ -389,6 +389,10 @@ fn consent_from_row(row: &rusqlite::Row<'_>) -> Result<ConsentFact, StoreError> 
     })
 }
 
+/// What [`SqliteReader::scan_events`] calls for each event: (profile id it was filed under,
+/// name, time, raw JSON).
+pub type EventVisitor<'a> = dyn FnMut(ProfileId, Option<&str>, i64, &str) + 'a;
+
 /// A stored event as read back for the API.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
@@ -413,7 +417,7 @@ pub struct StoredEvent {
 /// Read-only connections for the API, used concurrently with the writer.
 pub struct SqliteReader {
     connections: Vec<Mutex<Connection>>,
-    dictionaries: Mutex<FxHashMap<u32, Arc<Vec<u8>>>>,
+    dictionaries: Mutex<FxHashMap<u32, Arc<crate::codec::Decoder>>>,
 }
 
 impl std::fmt::Debug for SqliteReader {
@@ -503,13 +507,12 @@ impl SqliteReader {
                     .query_row("SELECT dictionary FROM dictionaries WHERE id = ?1", [codec], |row| row.get(0))
                     .optional()?
                     .ok_or_else(|| corrupt("events", format!("dictionary {codec} is missing")))?;
-                let dictionary = Arc::new(dictionary);
-                self.dictionaries.lock().insert(codec, Arc::clone(&dictionary));
-                dictionary
+                let decoder = Arc::new(crate::codec::Decoder::new(codec, &dictionary));
+                self.dictionaries.lock().insert(codec, Arc::clone(&decoder));
+                decoder
             }
         };
-        crate::codec::decompress(&dictionary, &bytes)
-            .map_err(|e| corrupt("events", format!("undecodable message: {e}")))
+        dictionary.decompress(&bytes).map_err(|e| corrupt("events", format!("undecodable message: {e}")))
     }
 
     /// Trait changes of the given profile ids, newest first, at most `limit`.
@@ -573,6 +576,31 @@ impl SqliteReader {
                 out.push((row.get(0)?, kind, row.get(2)?, row.get::<_, i64>(3)? as u64));
             }
             Ok(out)
+        })
+    }
+
+    /// Streams every stored event whose name is in `names` (all events when `names` is empty),
+    /// in log order, with its message decoded: the history scan behind segment previews and
+    /// backfills. `visit` gets (profile id the event was filed under, name, time, raw JSON).
+    pub fn scan_events(&self, names: &[String], visit: &mut EventVisitor<'_>) -> Result<u64, StoreError> {
+        self.with(|c| {
+            let sql = if names.is_empty() {
+                "SELECT profile_id, name, ts_ms, codec, raw FROM events ORDER BY seq".to_owned()
+            } else {
+                let marks = vec!["?"; names.len()].join(",");
+                format!("SELECT profile_id, name, ts_ms, codec, raw FROM events WHERE name IN ({marks}) ORDER BY seq")
+            };
+            let mut select = c.prepare(&sql)?;
+            let mut rows = select.query(rusqlite::params_from_iter(names.iter()))?;
+            let mut n = 0;
+            while let Some(row) = rows.next()? {
+                let bytes = row.get_ref(4)?.as_bytes().map_err(|e| corrupt("events", e.to_string()))?.to_vec();
+                let raw = self.decode(c, row.get(3)?, bytes)?;
+                let name: Option<String> = row.get(1)?;
+                visit(row.get::<_, i64>(0)? as ProfileId, name.as_deref(), row.get(2)?, &raw);
+                n += 1;
+            }
+            Ok(n)
         })
     }
 

@@ -5,3 +5,4 @@ pub mod consent;
 pub mod ingest;
 pub mod ops;
 pub mod profiles;
+pub mod segments;
