@@ -93,6 +93,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     } else {
         println!("Using the existing demo store in {} (pass --fresh to rebuild it).", data.display());
     }
+    let installed = crate::segments::install_builtins(&engine)?;
+    if installed > 0 {
+        println!("Saved {installed} built-in segments (regard segments list).");
+    }
     let host = args.server.listen.clone();
     println!();
     println!("Try it (admin key in {}/keys.json):", data.display());

@@ -117,6 +117,25 @@ enum ImportCommand {
 
 #[derive(Debug, Subcommand)]
 enum SegmentsCommand {
+    /// List saved segments.
+    List {
+        #[command(flatten)]
+        store: config::StoreArgs,
+    },
+    /// Show one segment's definition.
+    Show {
+        /// The segment id.
+        id: String,
+        #[command(flatten)]
+        store: config::StoreArgs,
+    },
+    /// Save a segment from a JSON file (a new version if the id exists), after the policy check.
+    Create {
+        /// The definition (`-` for standard input).
+        file: PathBuf,
+        #[command(flatten)]
+        store: config::StoreArgs,
+    },
     /// Policy-check a draft definition (a JSON file) and show its size and sample members with
     /// their reasons, evaluated over the stored history (the server must not run on the store).
     Preview {
@@ -169,6 +188,9 @@ fn main() -> std::process::ExitCode {
         Command::Segments { what: SegmentsCommand::Preview { file, store, sample } } => {
             segments::preview(&file, &store, sample)
         }
+        Command::Segments { what: SegmentsCommand::List { store } } => segments::list(&store),
+        Command::Segments { what: SegmentsCommand::Show { id, store } } => segments::show(&id, &store),
+        Command::Segments { what: SegmentsCommand::Create { file, store } } => segments::create(&file, &store),
         Command::Bench { what: BenchCommand::Ingest(args) } => bench::ingest(args),
         Command::Bench { what: BenchCommand::Profiles(args) } => bench::profiles(args),
     };

@@ -37,6 +37,23 @@ fn segment_preview_counts_members_and_refuses_creepy_drafts() {
     assert!(stdout.contains("1 members of 2 eligible profiles"), "{stdout}");
     assert!(stdout.contains("fan: You viewed Running Shoes 3 times in the last 7 days."), "{stdout}");
 
+    let output = regard().args(["segments", "create", "--data"]).arg(&data).arg(&draft).output().expect("create");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("saved segment fans version 1"));
+    let output = regard().args(["segments", "list", "--data"]).arg(&data).output().expect("list");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Running fans"));
+    let output = regard().args(["segments", "show", "fans", "--data"]).arg(&data).output().expect("show");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\"Running Shoes\""));
+    let server = start_server(&data, &[]);
+    let memberships: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!("{}/v1/profiles/fan/segments", server.base))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    assert_eq!(memberships["segments"][0]["id"], "fans", "{memberships}");
+    drop(server);
+
     let creepy = dir.path().join("creepy.json");
     std::fs::write(
         &creepy,

@@ -111,6 +111,21 @@ pub struct ConsentFact {
     pub policy_version: Option<String>,
 }
 
+/// A saved segment definition (a new version), or its deletion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentFact {
+    /// The segment id.
+    pub segment_id: String,
+    /// The version this fact creates (1 for the first save).
+    pub version: u32,
+    /// The definition as saved (JSON), empty for a deletion.
+    pub definition_json: String,
+    /// When (Unix ms).
+    pub at_ms: i64,
+    /// Whether this fact deletes the segment.
+    pub deleted: bool,
+}
+
 /// Everything one group commit makes durable.
 #[derive(Debug, Default, Clone)]
 pub struct FactBatch {
@@ -130,6 +145,8 @@ pub struct FactBatch {
     pub consents: Vec<ConsentFact>,
     /// Catalog upserts.
     pub products: Vec<Product>,
+    /// Segment definitions saved or deleted.
+    pub segments: Vec<SegmentFact>,
 }
 
 impl FactBatch {
@@ -143,6 +160,7 @@ impl FactBatch {
             && self.traits.is_empty()
             && self.consents.is_empty()
             && self.products.is_empty()
+            && self.segments.is_empty()
     }
 
     /// Empties the batch, keeping its allocations for the next commit.
@@ -155,6 +173,7 @@ impl FactBatch {
         self.traits.clear();
         self.consents.clear();
         self.products.clear();
+        self.segments.clear();
     }
 }
 

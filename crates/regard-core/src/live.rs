@@ -13,10 +13,12 @@ use rustc_hash::FxHashMap;
 use crate::catalog::Product;
 use crate::consent::{ConsentCategoryMap, ConsentDecision, ConsentMode, ConsentPurpose, ConsentSource};
 use crate::facts::{
-    ConsentFact, EventFact, FactBatch, IdentityFact, MergeFact, ProfileId, ReceiptFact, ReducedCountKey, TraitFact,
+    ConsentFact, EventFact, FactBatch, IdentityFact, MergeFact, ProfileId, ReceiptFact, ReducedCountKey, SegmentFact,
+    TraitFact,
 };
 use crate::message::{IdentityKind, Message, MessageKind};
 use crate::profile::{Profile, TimelineEntry};
+use crate::segments::SegmentDefinition;
 use crate::symbols::SymbolTable;
 use crate::time::DAY_MS;
 
@@ -163,6 +165,7 @@ pub struct LiveState {
     pub symbols: SymbolTable,
     catalog: FxHashMap<String, Product>,
     dedup: RecentMessageIds,
+    segments: std::collections::BTreeMap<String, SavedSegment>,
     next_seq: u64,
     next_profile_id: ProfileId,
 }
@@ -180,6 +183,7 @@ impl LiveState {
             symbols: SymbolTable::default(),
             catalog: FxHashMap::default(),
             dedup,
+            segments: std::collections::BTreeMap::new(),
             next_seq: 1,
             next_profile_id: 1,
         }
@@ -610,7 +614,71 @@ impl LiveState {
         facts.receipts.push(ReceiptFact { message_id: message.message_id, received_at_ms: message.received_at_ms });
     }
 
+    /// Saves a checked definition as the segment's next version and returns that version.
+    pub fn save_segment(
+        &mut self,
+        definition: SegmentDefinition,
+        definition_json: String,
+        at_ms: i64,
+        facts: &mut FactBatch,
+    ) -> u32 {
+        let id = definition.id().as_str().to_owned();
+        let version = self.segments.get(&id).map_or(1, |s| s.version + 1);
+        facts.segments.push(SegmentFact {
+            segment_id: id.clone(),
+            version,
+            definition_json: definition_json.clone(),
+            at_ms,
+            deleted: false,
+        });
+        self.segments.insert(id, SavedSegment { definition, definition_json, version, updated_ms: at_ms });
+        version
+    }
+
+    /// Deletes a segment; false when there was none.
+    pub fn delete_segment(&mut self, id: &str, at_ms: i64, facts: &mut FactBatch) -> bool {
+        let Some(removed) = self.segments.remove(id) else { return false };
+        facts.segments.push(SegmentFact {
+            segment_id: id.to_owned(),
+            version: removed.version + 1,
+            definition_json: String::new(),
+            at_ms,
+            deleted: true,
+        });
+        true
+    }
+
+    /// A saved segment by id.
+    pub fn segment(&self, id: &str) -> Option<&SavedSegment> {
+        self.segments.get(id)
+    }
+
+    /// Every saved segment, by id.
+    pub fn segments(&self) -> impl Iterator<Item = &SavedSegment> {
+        self.segments.values()
+    }
+
     // ---- replay of stored facts ---------------------------------------------------------
+
+    /// Replays a saved or deleted segment. A definition that no longer parses (written by a
+    /// newer version) is skipped and reported in the returned error.
+    pub fn replay_segment(&mut self, fact: &SegmentFact) -> Result<(), String> {
+        if fact.deleted {
+            self.segments.remove(&fact.segment_id);
+            return Ok(());
+        }
+        let definition = SegmentDefinition::parse_str(&fact.definition_json).map_err(|e| e.to_string())?;
+        self.segments.insert(
+            fact.segment_id.clone(),
+            SavedSegment {
+                definition,
+                definition_json: fact.definition_json.clone(),
+                version: fact.version,
+                updated_ms: fact.at_ms,
+            },
+        );
+        Ok(())
+    }
 
     fn ensure_profile(&mut self, id: ProfileId) {
         if !self.merged_into.contains_key(&id) {
@@ -681,6 +749,19 @@ impl LiveState {
     pub fn replay_product(&mut self, product: Product) {
         self.catalog.insert(product.id.clone(), product);
     }
+}
+
+/// A saved segment: its current definition and version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedSegment {
+    /// The checked definition.
+    pub definition: SegmentDefinition,
+    /// The JSON it was saved as (what `GET /v1/segments/{id}` returns).
+    pub definition_json: String,
+    /// Version, from 1.
+    pub version: u32,
+    /// When this version was saved (Unix ms).
+    pub updated_ms: i64,
 }
 
 /// The columns of a stored event that rebuilding the live state needs.

@@ -33,6 +33,8 @@ pub enum ErrorCode {
     Overloaded,
     /// The writer has stopped; the server needs a restart (503).
     Unavailable,
+    /// The resource exists already (409).
+    Conflict,
     /// A segment definition that infers a sensitive attribute, or demands too little signal
     /// (422); the message lists every violation, the field names the first.
     PolicyViolation,
@@ -54,6 +56,7 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Overloaded | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PolicyViolation => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -73,12 +76,13 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::PolicyViolation => "policy_violation",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
         }
     }
 
     /// Every code, for metrics and documentation.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::InvalidJson,
@@ -91,6 +95,7 @@ impl ErrorCode {
         ErrorCode::Overloaded,
         ErrorCode::Unavailable,
         ErrorCode::PolicyViolation,
+        ErrorCode::Conflict,
         ErrorCode::Internal,
     ];
 }

@@ -9,7 +9,7 @@ use regard_store::Engine;
 use crate::error::ErrorCode;
 
 /// The routes whose latency is measured separately; anything else counts as `other`.
-pub const MEASURED_ROUTES: [&str; 17] = [
+pub const MEASURED_ROUTES: [&str; 21] = [
     "/v1/identify",
     "/v1/track",
     "/v1/page",
@@ -26,6 +26,10 @@ pub const MEASURED_ROUTES: [&str; 17] = [
     "/metrics",
     "/v1/stats/reduced",
     "/v1/segments/preview",
+    "/v1/segments",
+    "/v1/segments/{id}",
+    "/v1/segments/{id}/members",
+    "/v1/profiles/{id}/segments",
     "other",
 ];
 

@@ -420,3 +420,78 @@ async fn a_draft_segment_previews_its_size_members_and_reasons() {
     let (status, error) = app.post_admin("/v1/segments/preview", broken.to_string()).await;
     assert_eq!((status, error["error"]["field"].as_str()), (400, Some("condition.event.within_days")), "{error}");
 }
+
+#[tokio::test]
+async fn saved_segments_answer_members_and_each_profiles_memberships_with_reasons() {
+    let app = spawn_app().await;
+    let buy = |id: &str, user: &str, days: f64| {
+        json!({"type": "track", "event": "Order Completed", "messageId": id, "userId": user,
+               "properties": {"order_id": id, "revenue": 20}, "timestamp": iso_days_ago(days)})
+    };
+    let batch = vec![
+        buy("o1", "loyal", 5.0),
+        buy("o2", "loyal", 35.0),
+        buy("o3", "loyal", 65.0),
+        buy("o4", "lapsed", 120.0),
+        buy("o5", "lapsed", 150.0),
+        buy("o6", "once", 2.0),
+    ];
+    app.post_write("/v1/batch", json!({ "batch": batch })).await;
+    let repeat = json!({"id": "repeat-purchasers", "name": "Repeat purchasers", "purpose": "personalization",
+        "condition": {"purchases": {"count": {"gte": 3}}}});
+    let (status, saved) = app.post_admin("/v1/segments", repeat.to_string()).await;
+    assert_eq!((status, saved["version"].as_u64()), (201, Some(1)), "{saved}");
+    let (status, error) = app.post_admin("/v1/segments", repeat.to_string()).await;
+    assert_eq!((status, error_of(&error).0), (409, "conflict"));
+    let lapsed = json!({"id": "lapsed", "name": "Lapsed customers", "purpose": "email",
+        "condition": {"purchases": {"count": {"gte": 2}, "last_before_days": 90}}});
+    assert_eq!(app.post_admin("/v1/segments", lapsed.to_string()).await.0, 201);
+
+    let (_, list) = app.get_admin("/v1/segments").await;
+    assert_eq!(list["segments"].as_array().map(Vec::len), Some(2));
+    let (_, members) = app.get_admin("/v1/segments/repeat-purchasers/members").await;
+    assert_eq!(members["size"], 1, "{members}");
+    assert_eq!(members["members"][0]["user_id"], "loyal");
+
+    let (status, of_loyal) = app.get_admin("/v1/profiles/loyal/segments").await;
+    assert_eq!(status, 200, "{of_loyal}");
+    assert_eq!(of_loyal["segments"][0]["id"], "repeat-purchasers");
+    assert!(of_loyal["segments"][0]["reasons"].to_string().contains("3 purchases"), "{of_loyal}");
+    let (_, of_lapsed) = app.get_admin("/v1/profiles/lapsed/segments").await;
+    assert_eq!(of_lapsed["segments"][0]["id"], "lapsed", "{of_lapsed}");
+    assert!(of_lapsed["segments"][0]["reasons"].to_string().contains("120 days ago"), "{of_lapsed}");
+
+    // Revoking the purpose withdraws the membership at once.
+    app.post_admin("/v1/consent", json!({"userId": "lapsed", "purposes": {"email": false}}).to_string()).await;
+    let (_, of_lapsed) = app.get_admin("/v1/profiles/lapsed/segments").await;
+    assert_eq!(of_lapsed["segments"], json!([]), "{of_lapsed}");
+    assert_eq!(of_lapsed["withheld_for_consent"], json!(["lapsed"]));
+
+    // A new version, then deletion.
+    let mut stricter = repeat.clone();
+    stricter["condition"] = json!({"purchases": {"count": {"gte": 4}}});
+    let response = app
+        .client
+        .put(format!("{}/v1/segments/repeat-purchasers", app.base))
+        .bearer_auth(ADMIN_KEY)
+        .body(stricter.to_string())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status().as_u16(), 200);
+    let (_, one) = app.get_admin("/v1/segments/repeat-purchasers").await;
+    assert_eq!(one["version"], 2);
+    let (_, members) = app.get_admin("/v1/segments/repeat-purchasers/members").await;
+    assert_eq!(members["size"], 0);
+    let status = app
+        .client
+        .delete(format!("{}/v1/segments/lapsed", app.base))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .expect("delete")
+        .status();
+    assert_eq!(status.as_u16(), 200);
+    assert_eq!(app.get_admin("/v1/segments/lapsed").await.0, 404);
+    assert_eq!(app.get_admin("/v1/profiles/nobody/segments").await.0, 404);
+}

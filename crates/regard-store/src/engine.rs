@@ -112,7 +112,12 @@ enum Command {
     Consent(ConsentUpdate, oneshot::Sender<Result<Option<ProfileId>, String>>),
     Products(Vec<Product>, oneshot::Sender<Result<usize, String>>),
     Dictionary(Vec<u8>, oneshot::Sender<Result<u32, String>>),
+    Apply(ApplyFn, oneshot::Sender<Result<(), String>>),
 }
+
+/// A change to the live state run by the writer, in order with everything else; the facts it
+/// appends are committed before the caller hears back.
+type ApplyFn = Box<dyn FnOnce(&mut LiveState, &mut FactBatch) + Send>;
 
 impl Command {
     fn weight(&self) -> usize {
@@ -121,12 +126,14 @@ impl Command {
             Command::Consent(..) => 1,
             Command::Products(products, _) => products.len(),
             Command::Dictionary(..) => 0,
+            Command::Apply(..) => 1,
         }
     }
 }
 
 enum Outcome {
     Dictionary,
+    Applied,
     Ingest(IngestReceipt),
     Consent(Option<ProfileId>),
     Products(usize),
@@ -301,6 +308,33 @@ impl Engine {
     /// Upserts catalog products; returns once durable.
     pub async fn upsert_products(&self, products: Vec<Product>) -> Result<usize, EngineError> {
         self.submit(|reply| Command::Products(products, reply)).await
+    }
+
+    /// Runs `change` on the live state in the writer, in order with all other writes, and
+    /// returns its result once the facts it appended are durable.
+    pub async fn apply<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut LiveState, &mut FactBatch) -> T + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let slot = Arc::new(Mutex::new(None));
+        let out = Arc::clone(&slot);
+        let boxed: ApplyFn = Box::new(move |live, facts| *out.lock() = Some(change(live, facts)));
+        self.submit(|reply| Command::Apply(boxed, reply)).await?;
+        let value = slot.lock().take();
+        value.ok_or_else(|| EngineError::Stopped("the change did not run".into()))
+    }
+
+    /// [`Engine::apply`] from a non-async thread.
+    pub fn apply_blocking<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut LiveState, &mut FactBatch) -> T + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let slot = Arc::new(Mutex::new(None));
+        let out = Arc::clone(&slot);
+        let boxed: ApplyFn = Box::new(move |live, facts| *out.lock() = Some(change(live, facts)));
+        self.submit_blocking(|reply| Command::Apply(boxed, reply))?;
+        let value = slot.lock().take();
+        value.ok_or_else(|| EngineError::Stopped("the change did not run".into()))
     }
 
     /// Whether stored messages are compressed yet.
@@ -521,6 +555,11 @@ fn apply(live: &mut LiveState, command: &mut Command, facts: &mut FactBatch) -> 
             Outcome::Products(n)
         }
         Command::Dictionary(..) => Outcome::Dictionary,
+        Command::Apply(change, _) => {
+            let change = std::mem::replace(change, Box::new(|_, _| {}));
+            change(live, facts);
+            Outcome::Applied
+        }
     }
 }
 
@@ -539,6 +578,9 @@ fn reply(command: Command, outcome: Outcome, stats: &EngineStats) {
             let _ = reply.send(Ok(n));
         }
         (Command::Dictionary(..), Outcome::Dictionary) => {}
+        (Command::Apply(_, reply), Outcome::Applied) => {
+            let _ = reply.send(Ok(()));
+        }
         (command, _) => fail(command, "internal: outcome does not match command"),
     }
 }
@@ -555,6 +597,9 @@ fn fail(command: Command, message: &str) {
             let _ = reply.send(Err(message.to_owned()));
         }
         Command::Dictionary(_, reply) => {
+            let _ = reply.send(Err(message.to_owned()));
+        }
+        Command::Apply(_, reply) => {
             let _ = reply.send(Err(message.to_owned()));
         }
     }
@@ -640,6 +685,29 @@ mod tests {
         let late = events.iter().find(|e| e.message_id == "late").expect("late event");
         assert!(late.raw.contains(r#""sku":"sku-0042""#), "{}", late.raw);
         assert!(events.iter().any(|e| e.raw.starts_with(r#"{"type":"track""#) && e.message_id != "late"));
+    }
+
+    #[test]
+    fn saved_segments_are_facts_that_survive_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let json = r#"{"id": "buyers", "name": "Buyers", "purpose": "email", "condition": {"purchases": {"count": {"gte": 1}}}}"#;
+        {
+            let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("open");
+            let definition = regard_core::segments::SegmentDefinition::parse_str(json).expect("valid");
+            let version = engine
+                .apply_blocking(move |live, facts| live.save_segment(definition, json.to_owned(), 5, facts))
+                .expect("save");
+            assert_eq!(version, 1);
+            let definition = regard_core::segments::SegmentDefinition::parse_str(json).expect("valid");
+            let version = engine
+                .apply_blocking(move |live, facts| live.save_segment(definition, json.to_owned(), 6, facts))
+                .expect("save");
+            assert_eq!(version, 2);
+        }
+        let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("reopen");
+        let live = engine.state();
+        let saved = live.segment("buyers").expect("segment replayed");
+        assert_eq!((saved.version, saved.updated_ms), (2, 6));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use regard_core::catalog::Product;
 use regard_core::consent::{ConsentPurpose, ConsentSource};
-use regard_core::facts::{ConsentFact, FactBatch, IdentityFact, MergeFact, ProfileId, TraitFact};
+use regard_core::facts::{ConsentFact, FactBatch, IdentityFact, MergeFact, ProfileId, SegmentFact, TraitFact};
 use regard_core::live::{LiveState, StoredEventColumns};
 use regard_core::message::{IdentityKind, MessageKind, RawMessage};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -84,7 +84,8 @@ impl SyncMode {
 }
 
 /// Versioned schema migrations; index `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY,
     profile_id INTEGER NOT NULL,
@@ -118,7 +119,14 @@ CREATE TABLE consents (
 );
 CREATE INDEX consents_by_profile ON consents (profile_id);
 CREATE TABLE products (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY, segment_id TEXT NOT NULL, version INTEGER NOT NULL,
+    definition TEXT NOT NULL, at_ms INTEGER NOT NULL, deleted INTEGER NOT NULL
+);
+"#,
+];
 
 fn configure(connection: &Connection, sync: SyncMode) -> Result<(), StoreError> {
     connection.pragma_update(None, "journal_mode", "WAL")?;
@@ -261,6 +269,12 @@ impl SqliteStore {
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO products (id, doc) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
             )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO segments (segment_id, version, definition, at_ms, deleted) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for f in &facts.segments {
+                insert.execute(params![f.segment_id, f.version, f.definition_json, f.at_ms, f.deleted])?;
+            }
             for p in &facts.products {
                 let doc = serde_json::to_string(p).map_err(|e| corrupt("products", e.to_string()))?;
                 upsert.execute(params![p.id, doc])?;
@@ -370,6 +384,20 @@ impl SqliteStore {
             let product: Product = serde_json::from_str(doc).map_err(|e| corrupt("products", e.to_string()))?;
             state.replay_product(product);
             stats.products += 1;
+        }
+        let mut rows = c.prepare("SELECT segment_id, version, definition, at_ms, deleted FROM segments ORDER BY id")?;
+        let mut rows = rows.query([])?;
+        while let Some(row) = rows.next()? {
+            let fact = SegmentFact {
+                segment_id: row.get(0)?,
+                version: row.get(1)?,
+                definition_json: row.get(2)?,
+                at_ms: row.get(3)?,
+                deleted: row.get(4)?,
+            };
+            if let Err(error) = state.replay_segment(&fact) {
+                tracing::warn!(segment = %fact.segment_id, %error, "a stored segment definition no longer reads; skipped");
+            }
         }
         progress(stats.events);
         Ok(stats)

@@ -7,6 +7,7 @@
 //! Evaluation ([`evaluate::evaluate`]) never touches storage: the caller answers questions about
 //! one person through [`evaluate::SegmentFacts`], and time is passed in as Unix ms.
 
+pub mod builtin;
 pub mod definition;
 pub mod evaluate;
 pub mod policy;

@@ -79,3 +79,185 @@ pub async fn preview(
         })).collect::<Vec<_>>(),
     })))
 }
+
+fn segment_view(segment: &regard_core::live::SavedSegment) -> Value {
+    let definition: Value = serde_json::from_str(&segment.definition_json).unwrap_or(Value::Null);
+    json!({
+        "id": segment.definition.id().as_str(),
+        "name": segment.definition.name(),
+        "description": segment.definition.description(),
+        "purpose": segment.definition.purpose().consent_purpose().as_str(),
+        "version": segment.version,
+        "updated_at": regard_core::time::format_iso8601_ms(segment.updated_ms),
+        "definition": definition,
+    })
+}
+
+fn no_segment(id: &str) -> ApiError {
+    ApiError::field(ErrorCode::NotFound, "id", format!("no segment {id:?}"))
+}
+
+async fn save(state: &AppState, text: String, path_id: Option<String>) -> Result<(u16, Json<Value>), ApiError> {
+    let definition = check_definition(&text, &PolicyConfig::default()).map_err(save_error)?;
+    let id = definition.id().as_str().to_owned();
+    if let Some(path_id) = &path_id {
+        if *path_id != id {
+            return Err(ApiError::field(
+                ErrorCode::InvalidField,
+                "id",
+                format!("the body's id {id:?} differs from the URL's {path_id:?}"),
+            ));
+        }
+    }
+    let creating = path_id.is_none();
+    let now_ms = state.clock.now_ms();
+    let saved = state
+        .engine
+        .apply(move |live, facts| {
+            let exists = live.segment(&id).is_some();
+            if creating && exists {
+                return Err(ApiError::field(
+                    ErrorCode::Conflict,
+                    "id",
+                    format!("segment {id:?} exists; PUT /v1/segments/{id} to change it"),
+                ));
+            }
+            if !creating && !exists {
+                return Err(no_segment(&id));
+            }
+            live.save_segment(definition, text, now_ms, facts);
+            Ok(live.segment(&id).map(segment_view).unwrap_or(Value::Null))
+        })
+        .await??;
+    Ok((if creating { 201 } else { 200 }, Json(saved)))
+}
+
+/// `POST /v1/segments`: saves a new segment after the policy check (201).
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    state.keys.require_admin(&headers)?;
+    let text = read_body(&headers, body, MAX_DEFINITION_BYTES).await?;
+    let (status, body) = save(&state, text, None).await?;
+    Ok((axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK), body))
+}
+
+/// `PUT /v1/segments/{id}`: saves a new version of a segment.
+pub async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    state.keys.require_admin(&headers)?;
+    let text = read_body(&headers, body, MAX_DEFINITION_BYTES).await?;
+    Ok(save(&state, text, Some(id)).await?.1)
+}
+
+/// `GET /v1/segments`: every saved segment.
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    state.keys.require_admin(&headers)?;
+    let live = state.engine.state();
+    Ok(Json(json!({"segments": live.segments().map(segment_view).collect::<Vec<_>>()})))
+}
+
+/// `GET /v1/segments/{id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.keys.require_admin(&headers)?;
+    let live = state.engine.state();
+    live.segment(&id).map(|s| Json(segment_view(s))).ok_or_else(|| no_segment(&id))
+}
+
+/// `DELETE /v1/segments/{id}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.keys.require_admin(&headers)?;
+    let now_ms = state.clock.now_ms();
+    let key = id.clone();
+    let deleted = state.engine.apply(move |live, facts| live.delete_segment(&key, now_ms, facts)).await?;
+    if deleted {
+        Ok(Json(json!({"deleted": true, "id": id})))
+    } else {
+        Err(no_segment(&id))
+    }
+}
+
+/// Query of the members listing.
+#[derive(Debug, Deserialize)]
+pub struct MembersQuery {
+    /// Page size (default 100, at most 1,000).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `GET /v1/segments/{id}/members`: members now, in profile order, with their reasons.
+pub async fn members(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(query): Query<MembersQuery>,
+) -> Result<Json<Value>, ApiError> {
+    state.keys.require_admin(&headers)?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1_000).contains(&limit) {
+        return Err(ApiError::field(ErrorCode::InvalidField, "limit", "must be a whole number from 1 to 1000"));
+    }
+    let after: u64 = match query.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(text) => text
+            .strip_prefix(regard_core::live::PROFILE_ID_PREFIX)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| ApiError::field(ErrorCode::InvalidField, "cursor", "not a cursor from a previous page"))?,
+    };
+    let definition = state.engine.state().segment(&id).map(|s| s.definition.clone()).ok_or_else(|| no_segment(&id))?;
+    let now_ms = state.clock.now_ms();
+    let engine = state.engine.clone();
+    let preview =
+        tokio::task::spawn_blocking(move || regard_store::segments::preview(&engine, &definition, now_ms, usize::MAX))
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::Internal, "the members task failed"))??;
+    let page: Vec<_> = preview.sample.iter().filter(|m| m.profile_id > after).take(limit).collect();
+    let next = (page.len() == limit && preview.sample.iter().any(|m| m.profile_id > page[limit - 1].profile_id))
+        .then(|| profile_key(page[limit - 1].profile_id));
+    Ok(Json(json!({
+        "segment": id,
+        "size": preview.size,
+        "members": page.iter().map(|m| json!({"profile_id": profile_key(m.profile_id), "user_id": m.user_id, "reasons": m.reasons})).collect::<Vec<_>>(),
+        "next_cursor": next,
+    })))
+}
+
+/// `GET /v1/profiles/{id}/segments`: the segments a profile is in now, each with the reasons
+/// in plain language, and those withheld because the purpose lacks consent.
+pub async fn of_profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.keys.require_admin(&headers)?;
+    let now_ms = state.clock.now_ms();
+    let engine = state.engine.clone();
+    let key = id.clone();
+    let result = tokio::task::spawn_blocking(move || regard_store::segments::profile_segments(&engine, &key, now_ms))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "the segments task failed"))??;
+    let segments =
+        result.ok_or_else(|| ApiError::field(ErrorCode::NotFound, "id", format!("no profile is known by {id:?}")))?;
+    Ok(Json(json!({
+        "profile_id": profile_key(segments.profile_id),
+        "segments": segments.memberships.iter().map(|m| json!({
+            "id": m.segment_id, "name": m.name, "purpose": m.purpose.as_str(), "reasons": m.reasons,
+        })).collect::<Vec<_>>(),
+        "withheld_for_consent": segments.withheld_for_consent,
+    })))
+}
