@@ -98,11 +98,22 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("Saved {installed} built-in segments (regard segments list).");
     }
     let host = args.server.listen.clone();
+    // Show a real, busy, identified customer rather than an id that may not exist.
+    let showcase = {
+        let live = engine.state();
+        live.profiles()
+            .filter_map(|p| p.user_id().map(|u| (p.timeline.len(), std::cmp::Reverse(u.to_owned()))))
+            .max()
+            .map(|(_, std::cmp::Reverse(user))| user)
+            .unwrap_or_else(|| "user-00001".to_owned())
+    };
     println!();
     println!("Try it (admin key in {}/keys.json):", data.display());
-    println!("  curl -H 'Authorization: Bearer {}' http://{host}/v1/profiles/user-00001", keys.admin_key);
+    println!("  curl -H 'Authorization: Bearer {}' http://{host}/v1/profiles/{showcase}", keys.admin_key);
+    println!("  curl -H 'Authorization: Bearer {}' http://{host}/v1/profiles/{showcase}/segments", keys.admin_key);
+    println!("  curl -H 'Authorization: Bearer {}' http://{host}/v1/segments/lapsed-customers/members", keys.admin_key);
     println!(
-        "  curl -u '{}:' http://{host}/v1/track -d '{{\"userId\":\"user-00001\",\"event\":\"Product Viewed\"}}'",
+        "  curl -u '{}:' http://{host}/v1/track -d '{{\"userId\":\"{showcase}\",\"event\":\"Product Viewed\"}}'",
         keys.write_key
     );
     println!("  curl http://{host}/metrics");
