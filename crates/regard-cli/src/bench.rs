@@ -336,6 +336,7 @@ pub fn profiles(args: ProfilesBenchArgs) -> anyhow::Result<()> {
             timestamp_ms: 1_700_000_000_000,
             received_at_ms: 1_700_000_000_000,
             traits: traits.as_object().cloned(),
+            properties: None,
             context: MessageContext { consent_categories: consent.clone(), ..MessageContext::default() },
             raw: "{}".into(),
         };
@@ -354,6 +355,7 @@ pub fn profiles(args: ProfilesBenchArgs) -> anyhow::Result<()> {
                 timestamp_ms: 1_700_000_000_000 + e as i64 * 3_600_000,
                 received_at_ms: 1_700_000_000_000,
                 traits: None,
+                properties: None,
                 context: MessageContext::default(),
                 raw: "{}".into(),
             };

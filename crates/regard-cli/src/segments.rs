@@ -41,17 +41,12 @@ fn now_ms() -> i64 {
 /// Saves definitions (already checked) through the writer; returns each id with its version.
 pub fn save_all(engine: &Engine, definitions: Vec<(SegmentDefinition, String)>) -> anyhow::Result<Vec<(String, u32)>> {
     let at_ms = now_ms();
-    let saved = engine
-        .apply_blocking(move |live, facts| {
-            definitions
-                .into_iter()
-                .map(|(definition, json)| {
-                    let id = definition.id().as_str().to_owned();
-                    (id, live.save_segment(definition, json, at_ms, facts))
-                })
-                .collect::<Vec<_>>()
-        })
-        .context("saving segments")?;
+    let mut saved = Vec::new();
+    for (definition, json) in definitions {
+        let id = definition.id().as_str().to_owned();
+        let version = engine.save_segment_blocking(definition, json, at_ms).context("saving segments")??;
+        saved.push((id, version));
+    }
     Ok(saved)
 }
 

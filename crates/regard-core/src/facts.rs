@@ -126,6 +126,20 @@ pub struct SegmentFact {
     pub deleted: bool,
 }
 
+/// A profile entered or left a segment: membership changes are events too, so segment sizes
+/// over time can be charted and triggers can fire on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipFact {
+    /// Whose membership.
+    pub profile_id: ProfileId,
+    /// The segment id.
+    pub segment_id: String,
+    /// Entered (true) or left (false).
+    pub entered: bool,
+    /// When (Unix ms).
+    pub at_ms: i64,
+}
+
 /// Everything one group commit makes durable.
 #[derive(Debug, Default, Clone)]
 pub struct FactBatch {
@@ -147,6 +161,8 @@ pub struct FactBatch {
     pub products: Vec<Product>,
     /// Segment definitions saved or deleted.
     pub segments: Vec<SegmentFact>,
+    /// Segment memberships that changed.
+    pub memberships: Vec<MembershipFact>,
 }
 
 impl FactBatch {
@@ -161,6 +177,7 @@ impl FactBatch {
             && self.consents.is_empty()
             && self.products.is_empty()
             && self.segments.is_empty()
+            && self.memberships.is_empty()
     }
 
     /// Empties the batch, keeping its allocations for the next commit.
@@ -174,6 +191,7 @@ impl FactBatch {
         self.consents.clear();
         self.products.clear();
         self.segments.clear();
+        self.memberships.clear();
     }
 }
 

@@ -13,12 +13,14 @@ use rustc_hash::FxHashMap;
 use crate::catalog::Product;
 use crate::consent::{ConsentCategoryMap, ConsentDecision, ConsentMode, ConsentPurpose, ConsentSource};
 use crate::facts::{
-    ConsentFact, EventFact, FactBatch, IdentityFact, MergeFact, ProfileId, ReceiptFact, ReducedCountKey, SegmentFact,
-    TraitFact,
+    ConsentFact, EventFact, FactBatch, IdentityFact, MembershipFact, MergeFact, ProfileId, ReceiptFact,
+    ReducedCountKey, SegmentFact, TraitFact,
 };
 use crate::message::{IdentityKind, Message, MessageKind};
 use crate::profile::{Profile, TimelineEntry};
-use crate::segments::SegmentDefinition;
+use crate::segments::definition::{ContextField, EventMatch};
+use crate::segments::index::{SegmentIndex, SegmentSlot};
+use crate::segments::{evaluate, next_change_ms, Reason, ScoreSource, SegmentDefinition, SegmentFacts, SegmentId};
 use crate::symbols::SymbolTable;
 use crate::time::DAY_MS;
 
@@ -166,6 +168,8 @@ pub struct LiveState {
     catalog: FxHashMap<String, Product>,
     dedup: RecentMessageIds,
     segments: std::collections::BTreeMap<String, SavedSegment>,
+    index: SegmentIndex,
+    pending_backfill: Option<PendingBackfill>,
     next_seq: u64,
     next_profile_id: ProfileId,
 }
@@ -184,6 +188,8 @@ impl LiveState {
             catalog: FxHashMap::default(),
             dedup,
             segments: std::collections::BTreeMap::new(),
+            index: SegmentIndex::default(),
+            pending_backfill: None,
             next_seq: 1,
             next_profile_id: 1,
         }
@@ -295,6 +301,7 @@ impl LiveState {
             self.reduce(message, facts);
             return ApplyOutcome::Reduced;
         };
+        let consents_before = facts.consents.len();
         for (purpose, granted) in consent_decisions {
             let decision = ConsentDecision {
                 granted,
@@ -304,8 +311,15 @@ impl LiveState {
             };
             self.record_consent(profile_id, purpose, decision, facts);
         }
+        let traits_before = facts.traits.len();
         if message.kind == MessageKind::Identify {
             self.apply_traits(profile_id, &message, facts);
+        }
+        if facts.consents.len() > consents_before {
+            // A change of consent withdraws (or allows) memberships in the same request.
+            self.refresh_segments(profile_id, message.received_at_ms, Refresh::All, facts);
+        } else if facts.traits.len() > traits_before {
+            self.refresh_segments(profile_id, message.received_at_ms, Refresh::Traits, facts);
         }
         if !self.allows_id(profile_id, ConsentPurpose::Analytics) {
             self.reduce(message, facts);
@@ -328,6 +342,8 @@ impl LiveState {
             };
             self.record_consent(profile_id, purpose, decision, facts);
         }
+        // Revocation withdraws memberships in the same request.
+        self.refresh_segments(profile_id, update.at_ms, Refresh::All, facts);
         Some(profile_id)
     }
 
@@ -505,8 +521,18 @@ impl LiveState {
     }
 
     fn merge(&mut self, from: ProfileId, into: ProfileId, at_ms: i64, facts: &mut FactBatch) {
+        let left: Vec<String> = self
+            .index
+            .memberships(from)
+            .iter()
+            .filter_map(|slot| self.index.segment(*slot).map(|s| s.id.clone()))
+            .collect();
         self.merge_profiles(from, into);
+        for segment_id in left {
+            facts.memberships.push(MembershipFact { profile_id: from, segment_id, entered: false, at_ms });
+        }
         facts.merges.push(MergeFact { from, into, at_ms });
+        self.refresh_segments(into, at_ms, Refresh::All, facts);
     }
 
     fn merge_profiles(&mut self, from: ProfileId, into: ProfileId) {
@@ -527,6 +553,10 @@ impl LiveState {
         self.merged_into.insert(from, into);
         if let Some(survivor) = self.profiles.get_mut(&into) {
             survivor.absorb(absorbed);
+        }
+        self.index.merge_signals(from, into);
+        for slot in self.index.memberships(from).to_vec() {
+            self.index.set_member(from, slot, false);
         }
     }
 
@@ -593,6 +623,16 @@ impl LiveState {
                 profile.last_timezone = timezone;
             }
         }
+        let numbers = message.name.as_deref().map(|n| self.index.matches_for(n).to_vec()).unwrap_or_default();
+        if let (false, Some(name)) = (numbers.is_empty(), message.name.as_deref()) {
+            let properties = message
+                .properties
+                .as_deref()
+                .and_then(|text| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).ok())
+                .unwrap_or_default();
+            self.index_event(profile_id, name, message.timestamp_ms, &properties, &numbers);
+        }
+        self.refresh_segments(profile_id, message.received_at_ms, Refresh::Event(&numbers), facts);
         facts.events.push(EventFact {
             seq,
             profile_id,
@@ -631,13 +671,35 @@ impl LiveState {
             at_ms,
             deleted: false,
         });
+        let purpose = definition.purpose().consent_purpose();
+        let (slot, new_matches) = self.index.register(&id, purpose, definition.condition());
         self.segments.insert(id, SavedSegment { definition, definition_json, version, updated_ms: at_ms });
+        self.pending_backfill = Some(PendingBackfill { slot, new_matches });
         version
+    }
+
+    /// After [`LiveState::save_segment`]: the segment's slot and the event names whose stored
+    /// history must be fed to [`LiveState::index_history_event`] before
+    /// [`LiveState::refresh_segment_for_everyone`] computes its members.
+    pub fn take_pending_backfill(&mut self) -> Option<(SegmentSlot, NamedMatches)> {
+        let pending = self.pending_backfill.take()?;
+        let mut by_name: Vec<(String, Vec<u32>)> = Vec::new();
+        for number in pending.new_matches {
+            let Some(event) = self.index.event_match(number) else { continue };
+            match by_name.iter_mut().find(|(name, _)| *name == event.name) {
+                Some((_, numbers)) => numbers.push(number),
+                None => by_name.push((event.name.clone(), vec![number])),
+            }
+        }
+        Some((pending.slot, by_name))
     }
 
     /// Deletes a segment; false when there was none.
     pub fn delete_segment(&mut self, id: &str, at_ms: i64, facts: &mut FactBatch) -> bool {
         let Some(removed) = self.segments.remove(id) else { return false };
+        for profile_id in self.index.unregister(id) {
+            facts.memberships.push(MembershipFact { profile_id, segment_id: id.to_owned(), entered: false, at_ms });
+        }
         facts.segments.push(SegmentFact {
             segment_id: id.to_owned(),
             version: removed.version + 1,
@@ -658,6 +720,201 @@ impl LiveState {
         self.segments.values()
     }
 
+    // ---- the real-time segment index -----------------------------------------------------
+
+    /// Whether an event with these properties is about a product of the match's category: its
+    /// own product, or any item of its `products` array (orders, carts).
+    pub fn event_in_category(
+        &self,
+        event: &EventMatch,
+        properties: &serde_json::Map<String, serde_json::Value>,
+    ) -> bool {
+        if event.category.is_none() || event.category_matches(&self.category_path(properties)) {
+            return true;
+        }
+        match properties.get("products") {
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(serde_json::Value::as_object)
+                .any(|item| event.category_matches(&self.category_path(item))),
+            _ => false,
+        }
+    }
+
+    /// The category path of an event's product: from the catalog by `product_id`, else from its
+    /// `category` property.
+    pub fn category_path(&self, properties: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+        if let Some(product) =
+            properties.get("product_id").and_then(serde_json::Value::as_str).and_then(|id| self.product(id))
+        {
+            return product.category_path.clone();
+        }
+        properties
+            .get("category")
+            .and_then(serde_json::Value::as_str)
+            .map(Product::parse_category_path)
+            .unwrap_or_default()
+    }
+
+    fn index_event(
+        &mut self,
+        profile_id: ProfileId,
+        name: &str,
+        timestamp_ms: i64,
+        properties: &serde_json::Map<String, serde_json::Value>,
+        numbers: &[u32],
+    ) {
+        let matched: Vec<u32> = numbers
+            .iter()
+            .copied()
+            .filter(|n| {
+                self.index.event_match(*n).is_some_and(|m| {
+                    m.matches_name_and_filters(name, properties) && self.event_in_category(m, properties)
+                })
+            })
+            .collect();
+        for number in matched {
+            self.index.add_signal(profile_id, number, timestamp_ms);
+        }
+    }
+
+    /// Feeds one stored event to the index during a backfill, for the given match numbers
+    /// only (those new to the index). The profile id may be one merged away since.
+    pub fn index_history_event(
+        &mut self,
+        profile_id: ProfileId,
+        name: &str,
+        timestamp_ms: i64,
+        properties: &serde_json::Map<String, serde_json::Value>,
+        numbers: &[u32],
+    ) {
+        let profile_id = self.canonical(profile_id);
+        self.index_event(profile_id, name, timestamp_ms, properties, numbers);
+    }
+
+    /// The event names every saved segment counts, with their match numbers: what a start-up
+    /// rebuild of the index must read from the event log.
+    pub fn indexed_event_names(&self) -> NamedMatches {
+        let mut out: Vec<(String, Vec<u32>)> = Vec::new();
+        for segment in self.segments.values() {
+            let Some(slot) = self.index.slot(segment.definition.id().as_str()) else { continue };
+            let Some(indexed) = self.index.segment(slot) else { continue };
+            for number in &indexed.matches {
+                let Some(event) = self.index.event_match(*number) else { continue };
+                match out.iter_mut().find(|(name, _)| *name == event.name) {
+                    Some((_, numbers)) if !numbers.contains(number) => numbers.push(*number),
+                    Some(_) => {}
+                    None => out.push((event.name.clone(), vec![*number])),
+                }
+            }
+        }
+        out
+    }
+
+    /// Computes one segment's membership for every profile (after a backfill, or at start-up
+    /// for all segments with `facts` thrown away).
+    pub fn refresh_segment_for_everyone(&mut self, slot: SegmentSlot, now_ms: i64, facts: &mut FactBatch) {
+        let ids: Vec<ProfileId> = self.profiles.keys().copied().collect();
+        for id in ids {
+            self.refresh_segments(id, now_ms, Refresh::Only(slot), facts);
+        }
+    }
+
+    /// Computes every segment for every profile.
+    pub fn refresh_all_segments(&mut self, now_ms: i64, facts: &mut FactBatch) {
+        let ids: Vec<ProfileId> = self.profiles.keys().copied().collect();
+        for id in ids {
+            self.refresh_segments(id, now_ms, Refresh::All, facts);
+        }
+    }
+
+    /// Re-evaluates the profiles whose memberships may change with time by `now_ms` (a view
+    /// leaving its 7-day window): the timer that avoids rescanning everyone.
+    pub fn expire_segments(&mut self, now_ms: i64, facts: &mut FactBatch) -> usize {
+        let due = self.index.due(now_ms);
+        for &id in &due {
+            self.refresh_segments(self.canonical(id), now_ms, Refresh::All, facts);
+        }
+        due.len()
+    }
+
+    fn refresh_segments(&mut self, profile_id: ProfileId, now_ms: i64, which: Refresh<'_>, facts: &mut FactBatch) {
+        let Some(profile) = self.profiles.get(&profile_id) else { return };
+        let mut outcomes: Vec<(SegmentSlot, String, bool, Option<i64>)> = Vec::new();
+        for (slot, indexed) in self.index.segments() {
+            let relevant = match which {
+                Refresh::All => true,
+                Refresh::Only(only) => only == slot,
+                Refresh::Traits => indexed.uses_traits,
+                Refresh::Event(numbers) => indexed.uses_visitor || indexed.matches.iter().any(|n| numbers.contains(n)),
+            };
+            if !relevant {
+                continue;
+            }
+            let Some(saved) = self.segments.get(&indexed.id) else { continue };
+            if !self.allows(profile, indexed.purpose) {
+                outcomes.push((slot, indexed.id.clone(), false, None));
+                continue;
+            }
+            let facts_view = IndexFacts { live: self, profile };
+            let condition = saved.definition.condition();
+            let member = evaluate(condition, &facts_view, now_ms).member;
+            let next = next_change_ms(condition, &facts_view, now_ms);
+            outcomes.push((slot, indexed.id.clone(), member, next));
+        }
+        for (slot, segment_id, member, next) in outcomes {
+            if self.index.set_member(profile_id, slot, member) {
+                facts.memberships.push(MembershipFact { profile_id, segment_id, entered: member, at_ms: now_ms });
+            }
+            if let Some(at) = next {
+                self.index.schedule(profile_id, at);
+            }
+        }
+    }
+
+    /// Whether a profile is in a saved segment now (the decision path's lookup).
+    pub fn is_member(&self, profile_id: ProfileId, segment_id: &str) -> bool {
+        self.index.slot(segment_id).is_some_and(|slot| self.index.is_member(self.canonical(profile_id), slot))
+    }
+
+    /// The ids of the saved segments a profile is in now.
+    pub fn memberships(&self, profile_id: ProfileId) -> Vec<&str> {
+        let mut ids: Vec<&str> = self
+            .index
+            .memberships(self.canonical(profile_id))
+            .iter()
+            .filter_map(|slot| self.index.segment(*slot).map(|s| s.id.as_str()))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// How many profiles are in a saved segment now.
+    pub fn segment_size(&self, segment_id: &str) -> Option<usize> {
+        self.index.slot(segment_id).filter(|slot| self.index.segment(*slot).is_some()).map(|slot| self.index.size(slot))
+    }
+
+    /// The members of a saved segment now, in profile order.
+    pub fn segment_members(&self, segment_id: &str) -> Option<Vec<ProfileId>> {
+        self.index
+            .slot(segment_id)
+            .filter(|slot| self.index.segment(*slot).is_some())
+            .map(|slot| self.index.members_of(slot))
+    }
+
+    /// The structured reasons behind a profile's membership (or non-membership) in a saved
+    /// segment, from the index: what `explain` turns into sentences.
+    pub fn segment_reasons(&self, profile_id: ProfileId, segment_id: &str, now_ms: i64) -> Option<Vec<Reason>> {
+        let profile = self.profile(profile_id)?;
+        let saved = self.segments.get(segment_id)?;
+        Some(evaluate(saved.definition.condition(), &IndexFacts { live: self, profile }, now_ms).reasons)
+    }
+
+    /// Entries waiting in the segment expiry heap.
+    pub fn scheduled_segment_checks(&self) -> usize {
+        self.index.scheduled()
+    }
+
     // ---- replay of stored facts ---------------------------------------------------------
 
     /// Replays a saved or deleted segment. A definition that no longer parses (written by a
@@ -665,9 +922,11 @@ impl LiveState {
     pub fn replay_segment(&mut self, fact: &SegmentFact) -> Result<(), String> {
         if fact.deleted {
             self.segments.remove(&fact.segment_id);
+            self.index.unregister(&fact.segment_id);
             return Ok(());
         }
         let definition = SegmentDefinition::parse_str(&fact.definition_json).map_err(|e| e.to_string())?;
+        self.index.register(&fact.segment_id, definition.purpose().consent_purpose(), definition.condition());
         self.segments.insert(
             fact.segment_id.clone(),
             SavedSegment {
@@ -748,6 +1007,69 @@ impl LiveState {
     /// Replays a catalog record.
     pub fn replay_product(&mut self, product: Product) {
         self.catalog.insert(product.id.clone(), product);
+    }
+}
+
+/// Event names with the index's match numbers for each: what a backfill reads.
+pub type NamedMatches = Vec<(String, Vec<u32>)>;
+
+/// Which segments an update re-evaluates.
+#[derive(Debug, Clone, Copy)]
+enum Refresh<'a> {
+    /// Every segment (consent changed, a merge, a timer).
+    All,
+    /// One segment (after a backfill).
+    Only(SegmentSlot),
+    /// Segments testing traits (an identify changed one).
+    Traits,
+    /// Segments counting these matches, and those testing the visitor kind.
+    Event(&'a [u32]),
+}
+
+/// A saved segment whose history has not been read into the index yet.
+#[derive(Debug, Clone)]
+struct PendingBackfill {
+    slot: SegmentSlot,
+    new_matches: Vec<u32>,
+}
+
+/// The evaluator's view of one profile, answered from the live state and the index.
+struct IndexFacts<'a> {
+    live: &'a LiveState,
+    profile: &'a Profile,
+}
+
+impl ScoreSource for IndexFacts<'_> {
+    fn score(&self, _name: &str) -> Option<f64> {
+        // No model serves scores yet; a score condition holds for nobody.
+        None
+    }
+}
+
+impl SegmentFacts for IndexFacts<'_> {
+    fn trait_value(&self, name: &str) -> Option<serde_json::Value> {
+        let key = self.live.symbols.get(name)?;
+        serde_json::from_str(self.profile.trait_json(key)?).ok()
+    }
+
+    fn matching_events(&self, event: &EventMatch) -> Vec<i64> {
+        match self.live.index.match_number(event) {
+            Some(number) => self.live.index.signals(self.profile.id, number).to_vec(),
+            None => Vec::new(),
+        }
+    }
+
+    fn visitor_kind(&self) -> crate::profile::VisitorKind {
+        self.profile.visitor_kind()
+    }
+
+    fn context(&self, _field: ContextField) -> Option<String> {
+        // Context is about the current visit: decisions test it, stored memberships cannot.
+        None
+    }
+
+    fn is_member(&self, segment: &SegmentId) -> bool {
+        self.live.is_member(self.profile.id, segment.as_str())
     }
 }
 

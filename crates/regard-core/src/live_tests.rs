@@ -13,6 +13,7 @@ fn message(kind: MessageKind, id: &str, user: Option<&str>, anonymous: Option<&s
         timestamp_ms: at_ms,
         received_at_ms: at_ms,
         traits: None,
+        properties: None,
         context: MessageContext::default(),
         raw: "{}".into(),
     }
@@ -213,4 +214,64 @@ fn replaying_the_facts_rebuilds_the_same_state() {
     assert_eq!(original.trait_json(city), Some("\"Paris\""));
     assert_eq!(rebuilt.profile_count(), live.profile_count());
     assert_eq!(rebuilt.next_seq(), live.next_seq());
+}
+
+fn viewed(id: &str, user: &str, category: &str, at_ms: i64) -> Message {
+    let mut m = granting(message(MessageKind::Track, id, Some(user), None, at_ms));
+    m.properties = Some(format!(r#"{{"category": "{category}"}}"#).into());
+    m
+}
+
+#[test]
+fn memberships_change_in_the_same_step_as_the_event_and_expire_with_time() {
+    use crate::time::DAY_MS;
+    let mut live = state(ConsentMode::OptIn);
+    let mut facts = FactBatch::default();
+    let json = r#"{"id": "shoe-fans", "name": "Shoe fans", "purpose": "personalization",
+        "condition": {"catalog": {"category": "Running Shoes", "event": "Product Viewed", "count": {"gte": 3}, "within_days": 7}}}"#;
+    let definition = SegmentDefinition::parse_str(json).expect("valid");
+    live.save_segment(definition, json.to_owned(), 0, &mut facts);
+    assert!(live.take_pending_backfill().is_some());
+    let day0 = 100 * DAY_MS;
+    live.apply_message(viewed("v1", "u", "Sports > Running Shoes", day0), &mut facts);
+    live.apply_message(viewed("v2", "u", "Kitchen > Mugs", day0 + DAY_MS), &mut facts);
+    live.apply_message(viewed("v3", "u", "Sports > Running Shoes", day0 + 2 * DAY_MS), &mut facts);
+    let id = live.find_profile("u").expect("profile").id;
+    assert!(!live.is_member(id, "shoe-fans"), "a mug is not a shoe");
+    live.apply_message(viewed("v4", "u", "Sports > Running Shoes", day0 + 3 * DAY_MS), &mut facts);
+    assert!(live.is_member(id, "shoe-fans"), "the third shoe view makes the member at once");
+    assert_eq!(live.memberships(id), vec!["shoe-fans"]);
+    let reasons = live.segment_reasons(id, "shoe-fans", day0 + 3 * DAY_MS).expect("reasons");
+    assert!(crate::segments::explain(&reasons[0]).contains("Running Shoes 3 times"));
+    assert!(facts.memberships.iter().any(|m| m.entered && m.segment_id == "shoe-fans"));
+    // Nothing happens for a week: the first view leaves the window and so does the member.
+    let mut later = FactBatch::default();
+    assert_eq!(live.expire_segments(day0 + 6 * DAY_MS, &mut later), 0, "not due yet");
+    assert!(live.expire_segments(day0 + 7 * DAY_MS + 1, &mut later) >= 1);
+    assert!(!live.is_member(id, "shoe-fans"));
+    assert!(later.memberships.iter().any(|m| !m.entered));
+}
+
+#[test]
+fn revoking_the_segments_purpose_withdraws_the_membership_in_the_same_request() {
+    let mut live = state(ConsentMode::OptIn);
+    let mut facts = FactBatch::default();
+    let json = r#"{"id": "buyers", "name": "Buyers", "purpose": "personalization", "condition": {"purchases": {"count": {"gte": 1}}}}"#;
+    live.save_segment(SegmentDefinition::parse_str(json).expect("valid"), json.to_owned(), 0, &mut facts);
+    let mut order = granting(message(MessageKind::Track, "o1", Some("b"), None, 1_000));
+    order.name = Some("Order Completed".into());
+    live.apply_message(order, &mut facts);
+    let id = live.find_profile("b").expect("profile").id;
+    assert!(live.is_member(id, "buyers"));
+    let update = ConsentUpdate {
+        user_id: Some("b".into()),
+        anonymous_id: None,
+        decisions: vec![(ConsentPurpose::Personalization, false)],
+        source: ConsentSource::Api,
+        policy_version: None,
+        at_ms: 2_000,
+    };
+    live.apply_consent(update, &mut facts);
+    assert!(!live.is_member(id, "buyers"));
+    assert!(facts.memberships.iter().any(|m| !m.entered && m.segment_id == "buyers"));
 }

@@ -130,6 +130,9 @@ pub struct Message {
     pub received_at_ms: i64,
     /// Identify (or group) traits, parsed.
     pub traits: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The `properties` object as JSON text, parsed by the writer only when a saved segment
+    /// counts events of this name.
+    pub properties: Option<Box<str>>,
     /// The parts of `context` Regard reads.
     pub context: MessageContext,
     /// The message exactly as received.

@@ -100,6 +100,16 @@ impl ServerMetrics {
         out.push_str("# HELP regard_dedup_message_ids messageIds remembered for de-duplication.\n");
         out.push_str("# TYPE regard_dedup_message_ids gauge\n");
         let _ = writeln!(out, "regard_dedup_message_ids {}", state.remembered_message_ids());
+        out.push_str("# HELP regard_segment_members Profiles in each saved segment now.\n");
+        out.push_str("# TYPE regard_segment_members gauge\n");
+        for segment in state.segments() {
+            let id = segment.definition.id().as_str();
+            let size = state.segment_size(id).unwrap_or(0);
+            let _ = writeln!(out, "regard_segment_members{{segment=\"{id}\"}} {size}");
+        }
+        out.push_str("# HELP regard_segment_checks_scheduled Profiles waiting for a time-driven segment check.\n");
+        out.push_str("# TYPE regard_segment_checks_scheduled gauge\n");
+        let _ = writeln!(out, "regard_segment_checks_scheduled {}", state.scheduled_segment_checks());
         drop(state);
         out.push_str("# HELP regard_writer_up 1 while the writer accepts work.\n# TYPE regard_writer_up gauge\n");
         let _ = writeln!(out, "regard_writer_up {}", u8::from(engine.is_healthy()));

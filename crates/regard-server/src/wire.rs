@@ -366,6 +366,7 @@ pub fn parse_message(raw: &str, envelope: MessageEnvelope<'_>) -> Result<ParsedM
             timestamp_ms,
             received_at_ms: envelope.received_at_ms,
             traits,
+            properties: wire.properties.filter(|r| r.get() != "null").map(|r| r.get().into()),
             context,
             raw: match envelope.encode {
                 Some(encode) => encode(raw),

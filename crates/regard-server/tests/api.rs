@@ -495,3 +495,23 @@ async fn saved_segments_answer_members_and_each_profiles_memberships_with_reason
     assert_eq!(app.get_admin("/v1/segments/lapsed").await.0, 404);
     assert_eq!(app.get_admin("/v1/profiles/nobody/segments").await.0, 404);
 }
+
+#[tokio::test]
+async fn an_event_changes_memberships_before_its_request_is_answered() {
+    let app = spawn_app().await;
+    let buyers = json!({"id": "buyers", "name": "Buyers", "purpose": "personalization",
+        "condition": {"purchases": {"count": {"gte": 1}}}});
+    assert_eq!(app.post_admin("/v1/segments", buyers.to_string()).await.0, 201);
+    let order =
+        json!({"event": "Order Completed", "userId": "fresh", "messageId": "rt1", "properties": {"revenue": 12}});
+    let (status, _) = app.post_write("/v1/track", order).await;
+    assert_eq!(status, 200);
+    let (_, segments) = app.get_admin("/v1/profiles/fresh/segments").await;
+    assert_eq!(segments["segments"][0]["id"], "buyers", "{segments}");
+    assert_eq!(segments["segments"][0]["reasons"][0], "You have made 1 purchase.");
+    let (_, members) = app.get_admin("/v1/segments/buyers/members").await;
+    assert_eq!(members["size"], 1);
+    let metrics =
+        app.client.get(format!("{}/metrics", app.base)).send().await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("regard_segment_members{segment=\"buyers\"} 1"), "{metrics}");
+}

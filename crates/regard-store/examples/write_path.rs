@@ -29,6 +29,7 @@ fn main() {
                 timestamp_ms: 1_790_000_000_000 + i as i64 * 1_000,
                 received_at_ms: 1_790_000_000_000 + i as i64 * 1_000,
                 traits: None,
+                properties: None,
                 context: MessageContext {
                     locale: Some("en-US".into()),
                     timezone: Some("America/New_York".into()),

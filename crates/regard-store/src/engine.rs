@@ -141,9 +141,11 @@ enum Outcome {
 
 /// The storage engine: live state, the writer thread and read connections.
 pub struct Engine {
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    ticker: Mutex<Option<JoinHandle<()>>>,
     sender: Mutex<Option<mpsc::Sender<Command>>>,
     state: Arc<RwLock<LiveState>>,
-    reader: SqliteReader,
+    reader: Arc<SqliteReader>,
     stats: Arc<EngineStats>,
     writer: Mutex<Option<JoinHandle<()>>>,
     config: EngineConfig,
@@ -176,11 +178,12 @@ impl Engine {
         let mut store = SqliteStore::open(&config.data_dir, config.sync)?;
         let mut state = LiveState::new(config.live.clone());
         let replay = store.replay(&mut state, progress)?;
+        let reader = Arc::new(SqliteReader::open(&config.data_dir, config.read_connections)?);
+        rebuild_segment_index(&mut state, &reader)?;
         let codec = CurrentCodec::default();
         if let Some((id, dictionary)) = store.latest_dictionary()? {
             codec.publish(Codec::new(id, &dictionary));
         }
-        let reader = SqliteReader::open(&config.data_dir, config.read_connections)?;
         let state = Arc::new(RwLock::new(state));
         let stats = Arc::new(EngineStats::default());
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
@@ -193,7 +196,15 @@ impl Engine {
                 .name("regard-writer".into())
                 .spawn(move || run_writer(store, state, stats, receiver, max_group, codec))?
         };
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker = {
+            let sender = sender.clone();
+            let stopping = Arc::clone(&stopping);
+            std::thread::Builder::new().name("regard-ticker".into()).spawn(move || run_ticker(sender, stopping))?
+        };
         Ok(Engine {
+            stopping,
+            ticker: Mutex::new(Some(ticker)),
             sender: Mutex::new(Some(sender)),
             state,
             reader,
@@ -337,6 +348,32 @@ impl Engine {
         value.ok_or_else(|| EngineError::Stopped("the change did not run".into()))
     }
 
+    /// Saves a checked segment definition as its next version, backfills it over the stored
+    /// history and computes its members, all before answering. The backfill runs in the writer,
+    /// so ingestion waits for it (a background backfill is still to come).
+    pub async fn save_segment(
+        &self,
+        definition: regard_core::segments::SegmentDefinition,
+        definition_json: String,
+        at_ms: i64,
+    ) -> Result<Result<u32, StoreError>, EngineError> {
+        let reader = Arc::clone(&self.reader);
+        self.apply(move |live, facts| save_and_backfill(live, facts, &reader, definition, definition_json, at_ms)).await
+    }
+
+    /// [`Engine::save_segment`] from a non-async thread.
+    pub fn save_segment_blocking(
+        &self,
+        definition: regard_core::segments::SegmentDefinition,
+        definition_json: String,
+        at_ms: i64,
+    ) -> Result<Result<u32, StoreError>, EngineError> {
+        let reader = Arc::clone(&self.reader);
+        self.apply_blocking(move |live, facts| {
+            save_and_backfill(live, facts, &reader, definition, definition_json, at_ms)
+        })
+    }
+
     /// Whether stored messages are compressed yet.
     pub fn is_compressing(&self) -> bool {
         self.codec.is_trained()
@@ -360,6 +397,10 @@ impl Engine {
 
     /// Stops taking work, lets the writer commit everything already queued, and waits for it.
     pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.lock().take() {
+            let _ = ticker.join();
+        }
         drop(self.sender.lock().take());
         if let Some(handle) = self.writer.lock().take() {
             if handle.join().is_err() {
@@ -465,6 +506,84 @@ impl DictionaryTrainer {
             }
         }
     }
+}
+
+fn save_and_backfill(
+    live: &mut LiveState,
+    facts: &mut FactBatch,
+    reader: &SqliteReader,
+    definition: regard_core::segments::SegmentDefinition,
+    definition_json: String,
+    at_ms: i64,
+) -> Result<u32, StoreError> {
+    let version = live.save_segment(definition, definition_json, at_ms, facts);
+    if let Some((slot, names)) = live.take_pending_backfill() {
+        backfill_names(live, reader, &names)?;
+        live.refresh_segment_for_everyone(slot, at_ms, facts);
+    }
+    Ok(version)
+}
+
+/// How often time-driven segment changes are applied.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Sends the writer a tick every second, so memberships that depend only on time passing
+/// (a view leaving its 7-day window) change without any new event.
+fn run_ticker(sender: mpsc::Sender<Command>, stopping: Arc<std::sync::atomic::AtomicBool>) {
+    let mut last = Instant::now();
+    while !stopping.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if last.elapsed() < TICK {
+            continue;
+        }
+        last = Instant::now();
+        let (reply, _answer) = oneshot::channel();
+        let tick: ApplyFn = Box::new(|live, facts| {
+            live.expire_segments(now_ms(), facts);
+        });
+        if sender.blocking_send(Command::Apply(tick, reply)).is_err() {
+            return;
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Reads the stored history of the given event names into the segment index, through the
+/// read connections. `visit` gets the events whose names the index counts.
+fn backfill_names(
+    state: &mut LiveState,
+    reader: &SqliteReader,
+    names: &[(String, Vec<u32>)],
+) -> Result<u64, StoreError> {
+    if names.is_empty() {
+        return Ok(0);
+    }
+    let wanted: Vec<String> = names.iter().map(|(name, _)| name.clone()).collect();
+    reader.scan_events(&wanted, &mut |profile_id, name, timestamp_ms, raw| {
+        let Some(name) = name else { return };
+        let Some((_, numbers)) = names.iter().find(|(n, _)| n == name) else { return };
+        let properties = match serde_json::from_str::<serde_json::Value>(raw) {
+            Ok(serde_json::Value::Object(mut message)) => match message.remove("properties") {
+                Some(serde_json::Value::Object(properties)) => properties,
+                _ => serde_json::Map::new(),
+            },
+            _ => serde_json::Map::new(),
+        };
+        state.index_history_event(profile_id, name, timestamp_ms, &properties, numbers);
+    })
+}
+
+/// Rebuilds the segment index from the event log at start-up and computes every membership.
+/// The membership-change log is not rewritten: nothing changed, the state was only rebuilt.
+fn rebuild_segment_index(state: &mut LiveState, reader: &SqliteReader) -> Result<(), StoreError> {
+    let names = state.indexed_event_names();
+    backfill_names(state, reader, &names)?;
+    while state.take_pending_backfill().is_some() {}
+    state.refresh_all_segments(now_ms(), &mut FactBatch::default());
+    Ok(())
 }
 
 fn run_writer(
@@ -623,6 +742,7 @@ mod tests {
             timestamp_ms: 1_000,
             received_at_ms: 1_000,
             traits: None,
+            properties: None,
             context: MessageContext::default(),
             raw: format!(r#"{{"messageId":"{id}"}}"#).into(),
         }

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use regard_core::catalog::Product;
 use regard_core::facts::ProfileId;
 use regard_core::live::LiveState;
 use regard_core::profile::{Profile, VisitorKind};
@@ -143,7 +142,7 @@ impl SegmentFacts for HistoryFacts<'_> {
         self.events
             .iter()
             .filter(|e| event.matches_name_and_filters(&e.name, &e.properties))
-            .filter(|e| event.category.is_none() || in_category(self.live, event, &e.properties))
+            .filter(|e| self.live.event_in_category(event, &e.properties))
             .map(|e| e.timestamp_ms)
             .collect()
     }
@@ -165,29 +164,6 @@ impl SegmentFacts for HistoryFacts<'_> {
         // Saved segments are not maintained yet; a draft cannot lean on one.
         false
     }
-}
-
-/// Whether an event is about a product of the match's category: its own product, or any item
-/// of its `products` array (orders, carts).
-fn in_category(live: &LiveState, event: &EventMatch, properties: &Map<String, Value>) -> bool {
-    if event.category_matches(&category_path(live, properties)) {
-        return true;
-    }
-    match properties.get("products") {
-        Some(Value::Array(items)) => {
-            items.iter().filter_map(Value::as_object).any(|item| event.category_matches(&category_path(live, item)))
-        }
-        _ => false,
-    }
-}
-
-/// The category path of an event's product: from the catalog by `product_id`, else from its
-/// `category` property.
-fn category_path(live: &LiveState, properties: &Map<String, Value>) -> Vec<String> {
-    if let Some(product) = properties.get("product_id").and_then(Value::as_str).and_then(|id| live.product(id)) {
-        return product.category_path.clone();
-    }
-    properties.get("category").and_then(Value::as_str).map(Product::parse_category_path).unwrap_or_default()
 }
 
 /// Evaluates `definition` for every profile over its stored history, as of `now_ms`.
@@ -289,80 +265,4 @@ fn uses_context(condition: &Condition) -> bool {
         Condition::Context(_) => true,
         _ => false,
     }
-}
-
-/// One segment a profile is in, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProfileMembership {
-    /// The segment's id.
-    pub segment_id: String,
-    /// Its display name.
-    pub name: String,
-    /// The consent purpose it serves.
-    pub purpose: regard_core::consent::ConsentPurpose,
-    /// Why the profile is in it, one sentence per fact.
-    pub reasons: Vec<String>,
-}
-
-/// What `GET /v1/profiles/{id}/segments` answers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProfileSegments {
-    /// The profile.
-    pub profile_id: ProfileId,
-    /// Segments the profile is in now.
-    pub memberships: Vec<ProfileMembership>,
-    /// Segments not evaluated because the profile has not granted their purpose.
-    pub withheld_for_consent: Vec<String>,
-}
-
-/// Evaluates every saved segment for one profile (found by userId, anonymousId or internal
-/// id) from its own stored events; None when no such profile exists.
-pub fn profile_segments(engine: &Engine, key: &str, now_ms: i64) -> Result<Option<ProfileSegments>, StoreError> {
-    let (profile_id, seqs, names) = {
-        let live = engine.state();
-        let Some(profile) = live.find_profile(key) else { return Ok(None) };
-        let mut matches = Vec::new();
-        for segment in live.segments() {
-            event_matches(segment.definition.condition(), &mut matches);
-        }
-        let names: FxHashSet<String> = matches.into_iter().map(|m| m.name).collect();
-        (profile.id, profile.timeline.iter().map(|e| e.seq).collect::<Vec<u64>>(), names)
-    };
-    // Read the profile's events without holding the live state, so the writer never waits on
-    // this read.
-    let stored = engine.reader().events_by_seq(&seqs)?;
-    let events: Vec<SeenEvent> = stored
-        .into_iter()
-        .filter_map(|event| {
-            let name = event.name.filter(|n| names.contains(n))?;
-            let message: Value = serde_json::from_str(&event.raw).ok()?;
-            let properties = match message.get("properties") {
-                Some(Value::Object(map)) => map.clone(),
-                _ => Map::new(),
-            };
-            Some(SeenEvent { name, timestamp_ms: event.timestamp_ms, properties })
-        })
-        .collect();
-    let live = engine.state();
-    let Some(profile) = live.profile(profile_id) else { return Ok(None) };
-    let facts = HistoryFacts { live: &live, profile, events: &events, context: None };
-    let mut out = ProfileSegments { profile_id: profile.id, memberships: Vec::new(), withheld_for_consent: Vec::new() };
-    for segment in live.segments() {
-        let definition = &segment.definition;
-        let purpose = definition.purpose().consent_purpose();
-        if !live.allows(profile, purpose) {
-            out.withheld_for_consent.push(definition.id().as_str().to_owned());
-            continue;
-        }
-        let evaluation = evaluate(definition.condition(), &facts, now_ms);
-        if evaluation.member {
-            out.memberships.push(ProfileMembership {
-                segment_id: definition.id().as_str().to_owned(),
-                name: definition.name().to_owned(),
-                purpose,
-                reasons: evaluation.reasons.iter().map(explain).collect(),
-            });
-        }
-    }
-    Ok(Some(out))
 }

@@ -125,6 +125,10 @@ CREATE TABLE segments (
     id INTEGER PRIMARY KEY, segment_id TEXT NOT NULL, version INTEGER NOT NULL,
     definition TEXT NOT NULL, at_ms INTEGER NOT NULL, deleted INTEGER NOT NULL
 );
+CREATE TABLE segment_changes (
+    id INTEGER PRIMARY KEY, profile_id INTEGER NOT NULL, segment_id TEXT NOT NULL,
+    entered INTEGER NOT NULL, at_ms INTEGER NOT NULL
+);
 "#,
 ];
 
@@ -274,6 +278,12 @@ impl SqliteStore {
             )?;
             for f in &facts.segments {
                 insert.execute(params![f.segment_id, f.version, f.definition_json, f.at_ms, f.deleted])?;
+            }
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO segment_changes (profile_id, segment_id, entered, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for m in &facts.memberships {
+                insert.execute(params![m.profile_id as i64, m.segment_id, m.entered, m.at_ms])?;
             }
             for p in &facts.products {
                 let doc = serde_json::to_string(p).map_err(|e| corrupt("products", e.to_string()))?;

@@ -10,6 +10,7 @@
 pub mod builtin;
 pub mod definition;
 pub mod evaluate;
+pub mod index;
 pub mod policy;
 
 pub use definition::{Condition, DefinitionError, SegmentDefinition, SegmentId, SegmentPurpose};

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use regard_core::segments::{check_definition, DefinitionError, PolicyConfig, SaveError};
+use regard_core::segments::{check_definition, explain, DefinitionError, PolicyConfig, SaveError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -110,26 +110,27 @@ async fn save(state: &AppState, text: String, path_id: Option<String>) -> Result
         }
     }
     let creating = path_id.is_none();
-    let now_ms = state.clock.now_ms();
-    let saved = state
-        .engine
-        .apply(move |live, facts| {
-            let exists = live.segment(&id).is_some();
-            if creating && exists {
-                return Err(ApiError::field(
-                    ErrorCode::Conflict,
-                    "id",
-                    format!("segment {id:?} exists; PUT /v1/segments/{id} to change it"),
-                ));
-            }
-            if !creating && !exists {
-                return Err(no_segment(&id));
-            }
-            live.save_segment(definition, text, now_ms, facts);
-            Ok(live.segment(&id).map(segment_view).unwrap_or(Value::Null))
-        })
-        .await??;
-    Ok((if creating { 201 } else { 200 }, Json(saved)))
+    let exists = state.engine.state().segment(&id).is_some();
+    if creating && exists {
+        return Err(ApiError::field(
+            ErrorCode::Conflict,
+            "id",
+            format!("segment {id:?} exists; PUT /v1/segments/{id} to change it"),
+        ));
+    }
+    if !creating && !exists {
+        return Err(no_segment(&id));
+    }
+    state.engine.save_segment(definition, text, state.clock.now_ms()).await??;
+    let live = state.engine.state();
+    let saved = live.segment(&id).map(|segment| {
+        let mut view = segment_view(segment);
+        if let (Some(map), Some(members)) = (view.as_object_mut(), live.segment_members(&id)) {
+            map.insert("size".into(), json!(members.len()));
+        }
+        view
+    });
+    Ok((if creating { 201 } else { 200 }, Json(saved.unwrap_or(Value::Null))))
 }
 
 /// `POST /v1/segments`: saves a new segment after the policy check (201).
@@ -219,22 +220,23 @@ pub async fn members(
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| ApiError::field(ErrorCode::InvalidField, "cursor", "not a cursor from a previous page"))?,
     };
-    let definition = state.engine.state().segment(&id).map(|s| s.definition.clone()).ok_or_else(|| no_segment(&id))?;
     let now_ms = state.clock.now_ms();
-    let engine = state.engine.clone();
-    let preview =
-        tokio::task::spawn_blocking(move || regard_store::segments::preview(&engine, &definition, now_ms, usize::MAX))
-            .await
-            .map_err(|_| ApiError::new(ErrorCode::Internal, "the members task failed"))??;
-    let page: Vec<_> = preview.sample.iter().filter(|m| m.profile_id > after).take(limit).collect();
-    let next = (page.len() == limit && preview.sample.iter().any(|m| m.profile_id > page[limit - 1].profile_id))
-        .then(|| profile_key(page[limit - 1].profile_id));
-    Ok(Json(json!({
-        "segment": id,
-        "size": preview.size,
-        "members": page.iter().map(|m| json!({"profile_id": profile_key(m.profile_id), "user_id": m.user_id, "reasons": m.reasons})).collect::<Vec<_>>(),
-        "next_cursor": next,
-    })))
+    let live = state.engine.state();
+    let members = live.segment_members(&id).ok_or_else(|| no_segment(&id))?;
+    let page: Vec<u64> = members.iter().copied().filter(|m| *m > after).take(limit).collect();
+    let next = (page.len() == limit && members.last().is_some_and(|last| Some(last) != page.last()))
+        .then(|| page.last().map(|p| profile_key(*p)))
+        .flatten();
+    let rows: Vec<Value> = page
+        .iter()
+        .map(|p| {
+            let reasons: Vec<String> =
+                live.segment_reasons(*p, &id, now_ms).unwrap_or_default().iter().map(explain).collect();
+            let user_id = live.profile(*p).and_then(|profile| profile.user_id().map(str::to_owned));
+            json!({"profile_id": profile_key(*p), "user_id": user_id, "reasons": reasons})
+        })
+        .collect();
+    Ok(Json(json!({"segment": id, "size": members.len(), "members": rows, "next_cursor": next})))
 }
 
 /// `GET /v1/profiles/{id}/segments`: the segments a profile is in now, each with the reasons
@@ -246,18 +248,29 @@ pub async fn of_profile(
 ) -> Result<Json<Value>, ApiError> {
     state.keys.require_admin(&headers)?;
     let now_ms = state.clock.now_ms();
-    let engine = state.engine.clone();
-    let key = id.clone();
-    let result = tokio::task::spawn_blocking(move || regard_store::segments::profile_segments(&engine, &key, now_ms))
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "the segments task failed"))??;
-    let segments =
-        result.ok_or_else(|| ApiError::field(ErrorCode::NotFound, "id", format!("no profile is known by {id:?}")))?;
-    Ok(Json(json!({
-        "profile_id": profile_key(segments.profile_id),
-        "segments": segments.memberships.iter().map(|m| json!({
-            "id": m.segment_id, "name": m.name, "purpose": m.purpose.as_str(), "reasons": m.reasons,
-        })).collect::<Vec<_>>(),
-        "withheld_for_consent": segments.withheld_for_consent,
-    })))
+    let live = state.engine.state();
+    let profile = live
+        .find_profile(&id)
+        .ok_or_else(|| ApiError::field(ErrorCode::NotFound, "id", format!("no profile is known by {id:?}")))?;
+    let segments: Vec<Value> = live
+        .memberships(profile.id)
+        .into_iter()
+        .filter_map(|segment_id| {
+            let saved = live.segment(segment_id)?;
+            let reasons: Vec<String> =
+                live.segment_reasons(profile.id, segment_id, now_ms).unwrap_or_default().iter().map(explain).collect();
+            Some(json!({
+                "id": segment_id,
+                "name": saved.definition.name(),
+                "purpose": saved.definition.purpose().consent_purpose().as_str(),
+                "reasons": reasons,
+            }))
+        })
+        .collect();
+    let withheld: Vec<&str> = live
+        .segments()
+        .filter(|s| !live.allows(profile, s.definition.purpose().consent_purpose()))
+        .map(|s| s.definition.id().as_str())
+        .collect();
+    Ok(Json(json!({"profile_id": profile_key(profile.id), "segments": segments, "withheld_for_consent": withheld})))
 }
