@@ -48,6 +48,30 @@ pub struct IngestBenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Saved segments to create on the server before the load (a realistic mix: a quarter
+    /// count the benchmark's own event, the rest other events, traits and visits).
+    #[arg(long, default_value_t = 0)]
+    pub segments: usize,
+    /// Admin key of the server (with --url and --segments).
+    #[arg(long, env = "REGARD_ADMIN_KEY")]
+    pub admin_key: Option<String>,
+}
+
+/// The i-th benchmark segment.
+fn bench_segment(i: usize) -> serde_json::Value {
+    let countries = ["DE", "US", "FR", "GB"];
+    let categories = ["Coffee Beans", "Tea", "Running Shoes", "Mattresses", "Garden", "Books"];
+    let condition = match i % 4 {
+        0 => serde_json::json!({"catalog": {"category": categories[i % categories.len()], "event": "Product Viewed",
+                "count": {"gte": 2 + i % 5}, "within_days": 7 + i % 30}}),
+        1 => serde_json::json!({"purchases": {"count": {"gte": 1 + i % 4}, "last_before_days": 30 + i}}),
+        2 => {
+            serde_json::json!({"sequence": {"first": {"name": "Product Added", "within_days": 1 + i % 14}, "then_never": {"name": "Order Completed"}}})
+        }
+        _ => serde_json::json!({"any": [{"trait": {"name": "country", "op": "equals", "value": countries[i % 4]}},
+                                         {"visitor": "returning"}]}),
+    };
+    serde_json::json!({"id": format!("bench-{i}"), "name": format!("Bench segment {i}"), "purpose": "personalization", "condition": condition})
 }
 
 /// What the generator sends.
@@ -58,6 +82,8 @@ pub enum IngestMode {
     /// Single events through `/v1/track`.
     Track,
 }
+
+const BENCH_ADMIN_KEY: &str = "bench-admin-key";
 
 struct SpawnedServer {
     child: Child,
@@ -115,7 +141,7 @@ fn spawn_server(sync: &str) -> anyhow::Result<(SpawnedServer, String, String)> {
         ])
         .arg(dir.path())
         .env("REGARD_WRITE_KEY", &write_key)
-        .env("REGARD_ADMIN_KEY", "bench-admin-key")
+        .env("REGARD_ADMIN_KEY", BENCH_ADMIN_KEY)
         .env("REGARD_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -165,13 +191,38 @@ pub fn ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if args.segments > 0 {
+        let admin_key = match &args.url {
+            Some(_) => args
+                .admin_key
+                .clone()
+                .context("--admin-key (or REGARD_ADMIN_KEY) is needed with --url and --segments")?,
+            None => BENCH_ADMIN_KEY.to_owned(),
+        };
+        runtime.block_on(async {
+            let client = reqwest::Client::new();
+            for i in 0..args.segments {
+                let response = client
+                    .post(format!("{url}/v1/segments"))
+                    .bearer_auth(&admin_key)
+                    .json(&bench_segment(i))
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    bail!("creating segment {i}: {} {}", response.status(), response.text().await.unwrap_or_default());
+                }
+            }
+            Ok(())
+        })?;
+    }
     let report = runtime.block_on(run_load(&args, &url, &write_key))?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "ingest bench: mode={:?} connections={} batch={} measured={}s server={}",
+            "ingest bench: mode={:?} segments={} connections={} batch={} measured={}s server={}",
             args.mode,
+            args.segments,
             args.connections,
             if args.mode == IngestMode::Batch { args.batch_size } else { 1 },
             args.duration,

@@ -20,7 +20,7 @@ use crate::message::{IdentityKind, Message, MessageKind};
 use crate::profile::{Profile, TimelineEntry};
 use crate::segments::definition::{ContextField, EventMatch};
 use crate::segments::index::{SegmentIndex, SegmentSlot};
-use crate::segments::{evaluate, next_change_ms, Reason, ScoreSource, SegmentDefinition, SegmentFacts, SegmentId};
+use crate::segments::{evaluate, next_check_ms, Reason, ScoreSource, SegmentDefinition, SegmentFacts, SegmentId};
 use crate::symbols::SymbolTable;
 use crate::time::DAY_MS;
 
@@ -614,8 +614,11 @@ impl LiveState {
         let name = message.name.as_deref().map(|n| self.symbols.intern(n));
         let locale = message.context.locale.as_deref().map(|l| self.symbols.intern(l));
         let timezone = message.context.timezone.as_deref().map(|t| self.symbols.intern(t));
+        let mut new_visit = false;
         if let Some(profile) = self.profiles.get_mut(&profile_id) {
+            let sessions_before = profile.sessions;
             profile.record_event(TimelineEntry { timestamp_ms: message.timestamp_ms, seq }, message.kind, name);
+            new_visit = profile.sessions != sessions_before;
             if locale.is_some() {
                 profile.last_locale = locale;
             }
@@ -624,15 +627,25 @@ impl LiveState {
             }
         }
         let numbers = message.name.as_deref().map(|n| self.index.matches_for(n).to_vec()).unwrap_or_default();
+        let mut matched = Vec::new();
         if let (false, Some(name)) = (numbers.is_empty(), message.name.as_deref()) {
             let properties = message
                 .properties
                 .as_deref()
                 .and_then(|text| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).ok())
                 .unwrap_or_default();
-            self.index_event(profile_id, name, message.timestamp_ms, &properties, &numbers);
+            matched = self.index_event(profile_id, name, message.timestamp_ms, &properties, &numbers);
         }
-        self.refresh_segments(profile_id, message.received_at_ms, Refresh::Event(&numbers), facts);
+        // Only segments counting a match this event made, or testing the visitor kind when
+        // this event opened a new visit, can change.
+        if !matched.is_empty() || new_visit {
+            self.refresh_segments(
+                profile_id,
+                message.received_at_ms,
+                Refresh::Event { matched: &matched, new_visit },
+                facts,
+            );
+        }
         facts.events.push(EventFact {
             seq,
             profile_id,
@@ -741,6 +754,16 @@ impl LiveState {
         }
     }
 
+    /// Every category path an event is about: its product's, and each item's of a `products`
+    /// array.
+    fn category_paths(&self, properties: &serde_json::Map<String, serde_json::Value>) -> Vec<Vec<String>> {
+        let mut paths = vec![self.category_path(properties)];
+        if let Some(serde_json::Value::Array(items)) = properties.get("products") {
+            paths.extend(items.iter().filter_map(serde_json::Value::as_object).map(|item| self.category_path(item)));
+        }
+        paths
+    }
+
     /// The category path of an event's product: from the catalog by `product_id`, else from its
     /// `category` property.
     pub fn category_path(&self, properties: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
@@ -763,19 +786,28 @@ impl LiveState {
         timestamp_ms: i64,
         properties: &serde_json::Map<String, serde_json::Value>,
         numbers: &[u32],
-    ) {
-        let matched: Vec<u32> = numbers
-            .iter()
-            .copied()
-            .filter(|n| {
-                self.index.event_match(*n).is_some_and(|m| {
-                    m.matches_name_and_filters(name, properties) && self.event_in_category(m, properties)
-                })
-            })
-            .collect();
-        for number in matched {
+    ) -> Vec<u32> {
+        // The event's category paths (its product's, and its items') are worked out once, and
+        // only if some match asks for a category.
+        let mut paths: Option<Vec<Vec<String>>> = None;
+        let mut matched: Vec<u32> = Vec::new();
+        for &number in numbers {
+            let Some(event) = self.index.event_match(number) else { continue };
+            if !event.matches_name_and_filters(name, properties) {
+                continue;
+            }
+            if event.category.is_some() {
+                let paths = paths.get_or_insert_with(|| self.category_paths(properties));
+                if !paths.iter().any(|path| event.category_matches(path)) {
+                    continue;
+                }
+            }
+            matched.push(number);
+        }
+        for &number in &matched {
             self.index.add_signal(profile_id, number, timestamp_ms);
         }
+        matched
     }
 
     /// Feeds one stored event to the index during a backfill, for the given match numbers
@@ -840,17 +872,15 @@ impl LiveState {
 
     fn refresh_segments(&mut self, profile_id: ProfileId, now_ms: i64, which: Refresh<'_>, facts: &mut FactBatch) {
         let Some(profile) = self.profiles.get(&profile_id) else { return };
+        let slots: Vec<SegmentSlot> = match which {
+            Refresh::All => self.index.segments().map(|(slot, _)| slot).collect(),
+            Refresh::Only(only) => vec![only],
+            Refresh::Traits => self.index.trait_segments().to_vec(),
+            Refresh::Event { matched, new_visit } => self.index.affected_by_event(matched, new_visit),
+        };
         let mut outcomes: Vec<(SegmentSlot, String, bool, Option<i64>)> = Vec::new();
-        for (slot, indexed) in self.index.segments() {
-            let relevant = match which {
-                Refresh::All => true,
-                Refresh::Only(only) => only == slot,
-                Refresh::Traits => indexed.uses_traits,
-                Refresh::Event(numbers) => indexed.uses_visitor || indexed.matches.iter().any(|n| numbers.contains(n)),
-            };
-            if !relevant {
-                continue;
-            }
+        for slot in slots {
+            let Some(indexed) = self.index.segment(slot) else { continue };
             let Some(saved) = self.segments.get(&indexed.id) else { continue };
             if !self.allows(profile, indexed.purpose) {
                 outcomes.push((slot, indexed.id.clone(), false, None));
@@ -859,16 +889,21 @@ impl LiveState {
             let facts_view = IndexFacts { live: self, profile };
             let condition = saved.definition.condition();
             let member = evaluate(condition, &facts_view, now_ms).member;
-            let next = next_change_ms(condition, &facts_view, now_ms);
+            let next = next_check_ms(condition, &facts_view, now_ms);
             outcomes.push((slot, indexed.id.clone(), member, next));
         }
+        let mut next_check: Option<i64> = None;
         for (slot, segment_id, member, next) in outcomes {
             if self.index.set_member(profile_id, slot, member) {
                 facts.memberships.push(MembershipFact { profile_id, segment_id, entered: member, at_ms: now_ms });
             }
-            if let Some(at) = next {
-                self.index.schedule(profile_id, at);
-            }
+            next_check = match (next_check, next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        if let Some(at) = next_check {
+            self.index.schedule(profile_id, at);
         }
     }
 
@@ -1022,8 +1057,13 @@ enum Refresh<'a> {
     Only(SegmentSlot),
     /// Segments testing traits (an identify changed one).
     Traits,
-    /// Segments counting these matches, and those testing the visitor kind.
-    Event(&'a [u32]),
+    /// Segments counting these matches, and those testing the visitor kind on a new visit.
+    Event {
+        /// Match numbers the event satisfied.
+        matched: &'a [u32],
+        /// Whether the event started a visit.
+        new_visit: bool,
+    },
 }
 
 /// A saved segment whose history has not been read into the index yet.

@@ -104,5 +104,28 @@ fn commit(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, apply, commit);
+/// Membership lookup with 100 saved segments and 20,000 profiles: the decision path's cost.
+fn segment_lookup(c: &mut Criterion) {
+    let mut live = LiveState::new(LiveConfig { consent_mode: ConsentMode::OptOut, ..LiveConfig::default() });
+    let mut facts = FactBatch::default();
+    for i in 0..100 {
+        let json = format!(
+            r#"{{"id": "s{i}", "name": "S{i}", "purpose": "personalization", "condition": {{"event": {{"name": "Product Viewed", "count": {{"gte": {}}}, "within_days": 30}}}}}}"#,
+            2 + i % 5
+        );
+        let definition = regard_core::segments::SegmentDefinition::parse_str(&json).expect("valid");
+        live.save_segment(definition, json, 0, &mut facts);
+    }
+    // 100,000 views spread over 20,000 profiles (five each).
+    for (i, mut m) in messages(0, 100_000).into_iter().enumerate() {
+        m.anonymous_id = Some(format!("anon-{}", i % 20_000));
+        live.apply_message(m, &mut facts);
+    }
+    let profile = live.find_profile("anon-5").map(|p| p.id).unwrap_or(1);
+    c.bench_function("segment_membership_lookup_100_segments", |b| {
+        b.iter(|| criterion::black_box(live.is_member(criterion::black_box(profile), criterion::black_box("s57"))))
+    });
+}
+
+criterion_group!(benches, apply, commit, segment_lookup);
 criterion_main!(benches);

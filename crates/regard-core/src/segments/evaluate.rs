@@ -156,6 +156,16 @@ pub fn evaluate(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64) ->
 /// candidate: an early re-check is harmless, a late one is not.
 const MAX_CANDIDATES: usize = 4096;
 
+/// The earliest instant after `now_ms` at which membership *may* change with no new event (an
+/// event leaving a window, a quiet period ending, a birthday window opening), without checking
+/// whether it does: the cheap bound a real-time index schedules its next look at. Checking early
+/// is harmless; the index re-evaluates then and schedules again.
+pub fn next_check_ms(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64) -> Option<i64> {
+    let mut candidates = Vec::new();
+    collect_candidates(condition, facts, now_ms, &mut candidates);
+    candidates.into_iter().filter(|t| *t > now_ms).min()
+}
+
 /// The earliest instant after `now_ms` at which membership changes if no new event arrives, or
 /// `None` when it cannot change by time alone. Membership of other segments is taken as it is
 /// now: the engine re-evaluates dependants when a referenced segment changes.

@@ -43,6 +43,10 @@ pub struct SegmentIndex {
     members: FxHashMap<ProfileId, Vec<SegmentSlot>>,
     sizes: FxHashMap<SegmentSlot, usize>,
     expiry: BinaryHeap<Reverse<(i64, ProfileId)>>,
+    scheduled_at: FxHashMap<ProfileId, i64>,
+    by_match: FxHashMap<u32, Vec<SegmentSlot>>,
+    visitor_segments: Vec<SegmentSlot>,
+    trait_segments: Vec<SegmentSlot>,
 }
 
 fn walk(condition: &Condition, matches: &mut Vec<EventMatch>, traits: &mut bool, visitor: &mut bool) {
@@ -98,7 +102,56 @@ impl SegmentIndex {
         }
         self.segments
             .insert(slot, IndexedSegment { id: id.to_owned(), purpose, matches: numbers, uses_traits, uses_visitor });
+        self.rebuild_reverse_index();
         (slot, new)
+    }
+
+    /// Which segments each match, the visitor kind and traits concern: an event then
+    /// re-evaluates only those.
+    fn rebuild_reverse_index(&mut self) {
+        self.by_match.clear();
+        self.visitor_segments.clear();
+        self.trait_segments.clear();
+        let mut slots: Vec<SegmentSlot> = self.segments.keys().copied().collect();
+        slots.sort_unstable();
+        for slot in slots {
+            let Some(segment) = self.segments.get(&slot) else { continue };
+            for number in &segment.matches {
+                self.by_match.entry(*number).or_default().push(slot);
+            }
+            if segment.uses_visitor {
+                self.visitor_segments.push(slot);
+            }
+            if segment.uses_traits {
+                self.trait_segments.push(slot);
+            }
+        }
+    }
+
+    /// The segments an event can change: those counting one of `matched`, and those testing
+    /// the visitor kind when the event opened a visit.
+    pub fn affected_by_event(&self, matched: &[u32], new_visit: bool) -> Vec<SegmentSlot> {
+        let mut out: Vec<SegmentSlot> = Vec::new();
+        for number in matched {
+            for slot in self.by_match.get(number).map(Vec::as_slice).unwrap_or(&[]) {
+                if !out.contains(slot) {
+                    out.push(*slot);
+                }
+            }
+        }
+        if new_visit {
+            for slot in &self.visitor_segments {
+                if !out.contains(slot) {
+                    out.push(*slot);
+                }
+            }
+        }
+        out
+    }
+
+    /// The segments that test traits.
+    pub fn trait_segments(&self) -> &[SegmentSlot] {
+        &self.trait_segments
     }
 
     /// Forgets a deleted segment; returns the profiles that were in it.
@@ -106,6 +159,7 @@ impl SegmentIndex {
         let Some(slot) = self.slot(id) else { return Vec::new() };
         self.segments.remove(&slot);
         self.sizes.remove(&slot);
+        self.rebuild_reverse_index();
         let mut left = Vec::new();
         for (profile, slots) in self.members.iter_mut() {
             if let Some(i) = slots.iter().position(|s| *s == slot) {
@@ -226,6 +280,11 @@ impl SegmentIndex {
 
     /// Asks for the profile to be re-evaluated at `at_ms` (when a window moves on).
     pub fn schedule(&mut self, profile: ProfileId, at_ms: i64) {
+        // One pending check per profile, the earliest: later ones are rescheduled by it.
+        if self.scheduled_at.get(&profile).is_some_and(|at| *at <= at_ms) {
+            return;
+        }
+        self.scheduled_at.insert(profile, at_ms);
         self.expiry.push(Reverse((at_ms, profile)));
     }
 
@@ -237,16 +296,18 @@ impl SegmentIndex {
                 break;
             }
             self.expiry.pop();
-            if !out.contains(&profile) {
+            // Entries superseded by an earlier schedule are stale.
+            if self.scheduled_at.get(&profile) == Some(&at) {
+                self.scheduled_at.remove(&profile);
                 out.push(profile);
             }
         }
         out
     }
 
-    /// Entries waiting in the expiry heap (for metrics).
+    /// Profiles with a pending time-driven check (for metrics).
     pub fn scheduled(&self) -> usize {
-        self.expiry.len()
+        self.scheduled_at.len()
     }
 }
 
@@ -285,8 +346,9 @@ mod tests {
         index.schedule(1, 50);
         index.schedule(2, 10);
         index.schedule(1, 20);
+        index.schedule(2, 30);
+        assert_eq!(index.scheduled(), 2);
         assert_eq!(index.due(25), vec![2, 1]);
-        assert_eq!(index.due(49), Vec::<ProfileId>::new());
-        assert_eq!(index.due(50), vec![1]);
+        assert_eq!(index.due(60), Vec::<ProfileId>::new(), "the superseded check at 50 is stale");
     }
 }

@@ -14,7 +14,7 @@ pub mod index;
 pub mod policy;
 
 pub use definition::{Condition, DefinitionError, SegmentDefinition, SegmentId, SegmentPurpose};
-pub use evaluate::{evaluate, explain, next_change_ms, Evaluation, Reason, ScoreSource, SegmentFacts};
+pub use evaluate::{evaluate, explain, next_change_ms, next_check_ms, Evaluation, Reason, ScoreSource, SegmentFacts};
 pub use policy::{PolicyConfig, PolicyRule, PolicyViolation, SensitiveCategory};
 
 /// Why a segment could not be saved: it could not be read, or it breaks the privacy policy.
