@@ -53,7 +53,7 @@ fn acknowledged_messages_survive_kill_9_exactly_once() {
         worker.join().expect("worker");
     }
     let acked = acked.lock().expect("lock").clone();
-    assert!(acked.len() > 1_000, "only {} messages were acknowledged before the kill", acked.len());
+    assert!(acked.len() > 200, "only {} messages were acknowledged before the kill", acked.len());
 
     let stored = stored_message_ids(dir.path());
     let missing: Vec<_> = acked.iter().filter(|id| !stored.contains_key(*id)).take(5).collect();

@@ -377,16 +377,6 @@ pub fn parse_message(raw: &str, envelope: MessageEnvelope<'_>) -> Result<ParsedM
     })
 }
 
-#[derive(Deserialize, Default)]
-struct PageProperties<'a> {
-    #[serde(borrow, default)]
-    url: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    path: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    referrer: Option<Cow<'a, str>>,
-}
-
 fn context_of(
     wire: WireContext<'_>,
     kind: MessageKind,
@@ -396,8 +386,8 @@ fn context_of(
     // analytics.js puts the page in `properties` too; other SDKs only there.
     if kind == MessageKind::Page && page.url.is_none() && page.path.is_none() {
         if let Some(raw) = properties.filter(|r| r.get() != "null") {
-            let props: PageProperties<'_> = serde_json::from_str(raw.get()).unwrap_or_default();
-            page = WirePage { url: props.url, path: props.path, referrer: props.referrer };
+            // The page fields of `properties` have the same names as `context.page`'s.
+            page = serde_json::from_str::<WirePage<'_>>(raw.get()).unwrap_or_default();
         }
     }
     let campaign = wire.campaign.map(|c| Campaign {

@@ -327,12 +327,9 @@ impl Engine {
         &self,
         change: impl FnOnce(&mut LiveState, &mut FactBatch) -> T + Send + 'static,
     ) -> Result<T, EngineError> {
-        let slot = Arc::new(Mutex::new(None));
-        let out = Arc::clone(&slot);
-        let boxed: ApplyFn = Box::new(move |live, facts| *out.lock() = Some(change(live, facts)));
+        let (boxed, slot) = boxed_change(change);
         self.submit(|reply| Command::Apply(boxed, reply)).await?;
-        let value = slot.lock().take();
-        value.ok_or_else(|| EngineError::Stopped("the change did not run".into()))
+        take_result(&slot)
     }
 
     /// [`Engine::apply`] from a non-async thread.
@@ -340,12 +337,9 @@ impl Engine {
         &self,
         change: impl FnOnce(&mut LiveState, &mut FactBatch) -> T + Send + 'static,
     ) -> Result<T, EngineError> {
-        let slot = Arc::new(Mutex::new(None));
-        let out = Arc::clone(&slot);
-        let boxed: ApplyFn = Box::new(move |live, facts| *out.lock() = Some(change(live, facts)));
+        let (boxed, slot) = boxed_change(change);
         self.submit_blocking(|reply| Command::Apply(boxed, reply))?;
-        let value = slot.lock().take();
-        value.ok_or_else(|| EngineError::Stopped("the change did not run".into()))
+        take_result(&slot)
     }
 
     /// Saves a checked segment definition as its next version, backfills it over the stored
@@ -522,6 +516,19 @@ fn save_and_backfill(
         live.refresh_segment_for_everyone(slot, at_ms, facts);
     }
     Ok(version)
+}
+
+/// Boxes a typed change for the writer, with the slot its result lands in.
+fn boxed_change<T: Send + 'static>(
+    change: impl FnOnce(&mut LiveState, &mut FactBatch) -> T + Send + 'static,
+) -> (ApplyFn, Arc<Mutex<Option<T>>>) {
+    let slot = Arc::new(Mutex::new(None));
+    let out = Arc::clone(&slot);
+    (Box::new(move |live, facts| *out.lock() = Some(change(live, facts))), slot)
+}
+
+fn take_result<T>(slot: &Mutex<Option<T>>) -> Result<T, EngineError> {
+    slot.lock().take().ok_or_else(|| EngineError::Stopped("the change did not run".into()))
 }
 
 /// How often time-driven segment changes are applied.
