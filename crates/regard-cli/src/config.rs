@@ -55,6 +55,41 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "REGARD_LISTEN")]
     pub listen: String,
+    /// The header a trusted proxy puts the visitor's country in (ISO alpha-2); `none` to
+    /// ignore headers. A forged header only changes the forger's own content.
+    #[arg(long, default_value = "CF-IPCountry", env = "REGARD_COUNTRY_HEADER")]
+    pub country_header: String,
+    /// A MaxMind-format database (.mmdb: GeoLite2-Country, GeoIP2-City...) to find a visitor's
+    /// country from `context.ip` when no trusted header says it.
+    #[arg(long, env = "REGARD_GEOIP_DB")]
+    pub geoip_db: Option<PathBuf>,
+    /// Serve the demo shop page at `/shop` (on by default under `regard demo`).
+    #[arg(long, env = "REGARD_DEMO_SHOP")]
+    pub demo_shop: bool,
+}
+
+impl ServerArgs {
+    /// Where visitors' countries come from, as the flags say.
+    pub fn geo_resolver(&self) -> anyhow::Result<regard_server::content::GeoResolver> {
+        let country_header = match self.country_header.trim() {
+            "" | "none" => None,
+            name => Some(
+                axum_header_name(name).with_context(|| format!("--country-header {name:?} is not a header name"))?,
+            ),
+        };
+        let database = match &self.geoip_db {
+            Some(path) => Some(
+                regard_server::content::GeoResolver::open_database(path)
+                    .map_err(|e| anyhow::anyhow!("--geoip-db: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(regard_server::content::GeoResolver { country_header, database })
+    }
+}
+
+fn axum_header_name(name: &str) -> Option<regard_server::HeaderName> {
+    regard_server::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok()
 }
 
 impl CommonStoreArgs {
@@ -96,7 +131,8 @@ fn load_category_map(path: &Path) -> anyhow::Result<ConsentCategoryMap> {
     Ok(ConsentCategoryMap { entries })
 }
 
-const KEYS_FILE: &str = "keys.json";
+/// The file in a data directory that holds the instance's keys.
+pub const KEYS_FILE: &str = "keys.json";
 
 fn random_key(prefix: &str) -> String {
     let mut bytes = [0u8; 24];

@@ -97,6 +97,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     if installed > 0 {
         println!("Saved {installed} built-in segments (regard segments list).");
     }
+    {
+        let content = crate::serve::open_content(data)?;
+        let installed = crate::slots::install_demo(&engine, &content)?;
+        content.store.shutdown();
+        if installed > 0 {
+            println!("Saved {installed} demo slots (regard slots list).");
+        }
+    }
     let host = args.server.listen.clone();
     // Show a real, busy, identified customer rather than an id that may not exist.
     let showcase = {
@@ -116,10 +124,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  curl -u '{}:' http://{host}/v1/track -d '{{\"userId\":\"{showcase}\",\"event\":\"Product Viewed\"}}'",
         keys.write_key
     );
+    println!(
+        "  curl -u '{}:' http://{host}/v1/decide -d '{{\"userId\":\"{showcase}\",\"slots\":[\"home_hero\",\"home_banner\",\"product_row\"]}}'",
+        keys.write_key
+    );
+    println!("  open http://{host}/shop   (the demo shop page, personalized by /regard.js)");
     println!("  curl http://{host}/metrics");
     if args.no_serve {
         engine.shutdown();
         return Ok(());
     }
-    serve_engine(engine, keys, &args.server.listen)
+    let mut server = args.server.clone();
+    server.demo_shop = true;
+    serve_engine(engine, keys, &server)
 }

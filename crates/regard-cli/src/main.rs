@@ -9,12 +9,14 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod bench_decide;
 mod config;
 mod demo;
 mod eval;
 mod import;
 mod segments;
 mod serve;
+mod slots;
 
 use std::path::PathBuf;
 
@@ -82,6 +84,11 @@ enum Command {
         #[command(subcommand)]
         what: SegmentsCommand,
     },
+    /// Slots: the places where content varies, their variants and templates.
+    Slots {
+        #[command(subcommand)]
+        what: SlotsCommand,
+    },
     /// Offline evaluation of models on your own data.
     Eval {
         #[command(subcommand)]
@@ -129,12 +136,17 @@ enum SegmentsCommand {
         #[command(flatten)]
         store: config::StoreArgs,
     },
-    /// Save a segment from a JSON file (a new version if the id exists), after the policy check.
+    /// Save a segment from a JSON file (a new version if the id exists), after the policy check,
+    /// and follow its backfill over the stored history with a progress bar until it is ready.
     Create {
         /// The definition (`-` for standard input).
         file: PathBuf,
         #[command(flatten)]
         store: config::StoreArgs,
+        /// Return once saved, without waiting for the backfill (it then completes when the store
+        /// next opens).
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Policy-check a draft definition (a JSON file) and show its size and sample members with
     /// their reasons, evaluated over the stored history (the server must not run on the store).
@@ -150,6 +162,45 @@ enum SegmentsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SlotsCommand {
+    /// List slots.
+    List {
+        #[command(flatten)]
+        store: config::StoreArgs,
+    },
+    /// Show one slot's definition.
+    Show {
+        /// The slot id.
+        id: String,
+        #[command(flatten)]
+        store: config::StoreArgs,
+    },
+    /// Create a slot from a JSON file, after its targeting policy check and template lints.
+    Create {
+        /// The definition (`-` for standard input).
+        file: PathBuf,
+        #[command(flatten)]
+        store: config::StoreArgs,
+    },
+    /// Save a new version of an existing slot from a JSON file.
+    Update {
+        /// The definition (`-` for standard input).
+        file: PathBuf,
+        #[command(flatten)]
+        store: config::StoreArgs,
+    },
+    /// Delete a slot.
+    Delete {
+        /// The slot id.
+        id: String,
+        #[command(flatten)]
+        store: config::StoreArgs,
+    },
+    /// Show what a person would see in some slots, with the level and the explanation.
+    Decide(slots::DecideArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum EvalCommand {
     /// Fit BG/NBD and Gamma-Gamma on a transaction log and compare predictions with a holdout.
     Clv(eval::ClvArgs),
@@ -161,6 +212,8 @@ enum BenchCommand {
     Ingest(bench::IngestBenchArgs),
     /// Resident memory per profile of hot state.
     Profiles(bench::ProfilesBenchArgs),
+    /// Decisions per second and latency on the demo store, over loopback HTTP.
+    Decide(bench_decide::DecideBenchArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -190,9 +243,18 @@ fn main() -> std::process::ExitCode {
         }
         Command::Segments { what: SegmentsCommand::List { store } } => segments::list(&store),
         Command::Segments { what: SegmentsCommand::Show { id, store } } => segments::show(&id, &store),
-        Command::Segments { what: SegmentsCommand::Create { file, store } } => segments::create(&file, &store),
+        Command::Segments { what: SegmentsCommand::Create { file, store, no_wait } } => {
+            segments::create(&file, &store, no_wait)
+        }
+        Command::Slots { what: SlotsCommand::List { store } } => slots::list(&store),
+        Command::Slots { what: SlotsCommand::Show { id, store } } => slots::show(&id, &store),
+        Command::Slots { what: SlotsCommand::Create { file, store } } => slots::create(&file, &store, false),
+        Command::Slots { what: SlotsCommand::Update { file, store } } => slots::create(&file, &store, true),
+        Command::Slots { what: SlotsCommand::Delete { id, store } } => slots::delete(&id, &store),
+        Command::Slots { what: SlotsCommand::Decide(args) } => slots::decide(&args),
         Command::Bench { what: BenchCommand::Ingest(args) } => bench::ingest(args),
         Command::Bench { what: BenchCommand::Profiles(args) } => bench::profiles(args),
+        Command::Bench { what: BenchCommand::Decide(args) } => bench_decide::decide(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

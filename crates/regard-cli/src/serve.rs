@@ -4,6 +4,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
+use regard_server::content::ContentService;
 use regard_server::{router, AppState, Keys};
 use regard_store::{Engine, EngineConfig};
 
@@ -35,12 +36,25 @@ pub fn run(store: StoreArgs, server: ServerArgs) -> anyhow::Result<()> {
     let config = store.common.engine_config(&store.data)?;
     let keys = load_or_create_keys(&store.data)?;
     let engine = open_engine(config)?;
-    serve_engine(engine, keys, &server.listen)
+    serve_engine(engine, keys, &server)
+}
+
+/// Opens the content store (slots, settings, decision log) beside the event store.
+pub fn open_content(data_dir: &std::path::Path) -> anyhow::Result<Arc<ContentService>> {
+    Ok(Arc::new(
+        ContentService::open(data_dir)
+            .with_context(|| format!("opening the content store in {}", data_dir.display()))?,
+    ))
 }
 
 /// Serves `engine` on `listen` until SIGTERM or ctrl-c, then lets the writer commit
 /// everything it acknowledged (it only acknowledges after committing) and stops.
-pub fn serve_engine(engine: Arc<Engine>, keys: Keys, listen: &str) -> anyhow::Result<()> {
+pub fn serve_engine(engine: Arc<Engine>, keys: Keys, server: &ServerArgs) -> anyhow::Result<()> {
+    let listen = server.listen.as_str();
+    let content = open_content(&engine.config().data_dir)?;
+    let mut state = AppState::new(Arc::clone(&engine), keys, content.clone());
+    state.geo = Arc::new(server.geo_resolver()?);
+    state.demo_shop = server.demo_shop;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("regard-http").build()?;
     let result: anyhow::Result<()> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
@@ -48,12 +62,16 @@ pub fn serve_engine(engine: Arc<Engine>, keys: Keys, listen: &str) -> anyhow::Re
         println!("Regard is listening on http://{address}");
         let _ = std::io::stdout().flush();
         tracing::info!(%address, "listening");
-        let app = router(AppState::new(Arc::clone(&engine), keys));
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+        let app = router(state);
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")?;
         Ok(())
     });
     tracing::info!("shutting down: committing what is queued");
     engine.shutdown();
+    content.store.shutdown();
     drop(runtime);
     result
 }

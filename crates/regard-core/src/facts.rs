@@ -29,6 +29,8 @@ pub struct EventFact {
     pub timestamp_ms: i64,
     /// Arrival time (Unix ms).
     pub received_at_ms: i64,
+    /// `properties.product_id` of a product event (see `live::PRODUCT_EVENTS`).
+    pub product_id: Option<String>,
     /// The message as received (possibly compressed).
     pub raw: RawMessage,
 }

@@ -18,9 +18,13 @@ use crate::facts::{
 };
 use crate::message::{IdentityKind, Message, MessageKind};
 use crate::profile::{Profile, TimelineEntry};
-use crate::segments::definition::{ContextField, EventMatch};
-use crate::segments::index::{SegmentIndex, SegmentSlot};
-use crate::segments::{evaluate, next_check_ms, Reason, ScoreSource, SegmentDefinition, SegmentFacts, SegmentId};
+use crate::segments::backfill::{BackfillMatch, BackfillRequest, BackfillSignal, Readiness, ReadinessState};
+use crate::segments::definition::{ContextField, EventMatch, PRODUCT_VIEWED};
+use crate::segments::index::{MatchHistory, SegmentIndex, SegmentSlot};
+use crate::segments::matcher::{self, CategoryLookup};
+use crate::segments::{
+    evaluate, evaluate_membership, next_check_ms, Reason, ScoreSource, SegmentDefinition, SegmentFacts, SegmentId,
+};
 use crate::symbols::SymbolTable;
 use crate::time::DAY_MS;
 
@@ -169,7 +173,10 @@ pub struct LiveState {
     dedup: RecentMessageIds,
     segments: std::collections::BTreeMap<String, SavedSegment>,
     index: SegmentIndex,
-    pending_backfill: Option<PendingBackfill>,
+    readiness: FxHashMap<String, Readiness>,
+    backfill_requests: Vec<BackfillRequest>,
+    next_backfill_job: u64,
+    scratch: Scratch,
     next_seq: u64,
     next_profile_id: ProfileId,
 }
@@ -189,7 +196,10 @@ impl LiveState {
             dedup,
             segments: std::collections::BTreeMap::new(),
             index: SegmentIndex::default(),
-            pending_backfill: None,
+            readiness: FxHashMap::default(),
+            backfill_requests: Vec::new(),
+            next_backfill_job: 1,
+            scratch: Scratch::default(),
             next_seq: 1,
             next_profile_id: 1,
         }
@@ -243,6 +253,21 @@ impl LiveState {
         }
         let id: ProfileId = key.strip_prefix(PROFILE_ID_PREFIX)?.parse().ok()?;
         self.profile(id)
+    }
+
+    /// Product ids the person viewed most recently, newest first.
+    pub fn recently_viewed(&self, profile_id: ProfileId) -> Vec<&str> {
+        self.profile(profile_id).map(|p| p.recent_products.iter().rev().map(|id| &**id).collect()).unwrap_or_default()
+    }
+
+    /// The profile a userId names (never an internal id: what a browser may ask about).
+    pub fn find_by_user_id(&self, user_id: &str) -> Option<&Profile> {
+        self.profile(*self.user_ids.get(user_id)?)
+    }
+
+    /// The profile an anonymousId names.
+    pub fn find_by_anonymous_id(&self, anonymous_id: &str) -> Option<&Profile> {
+        self.profile(*self.anonymous_ids.get(anonymous_id)?)
     }
 
     /// Every profile id that was merged into `id`, and `id` itself: the ids its stored events
@@ -626,15 +651,19 @@ impl LiveState {
                 profile.last_timezone = timezone;
             }
         }
-        let numbers = message.name.as_deref().map(|n| self.index.matches_for(n).to_vec()).unwrap_or_default();
-        let mut matched = Vec::new();
-        if let (false, Some(name)) = (numbers.is_empty(), message.name.as_deref()) {
-            let properties = message
-                .properties
-                .as_deref()
-                .and_then(|text| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).ok())
-                .unwrap_or_default();
-            matched = self.index_event(profile_id, name, message.timestamp_ms, &properties, &numbers);
+        let mut matched = std::mem::take(&mut self.scratch.matched);
+        matched.clear();
+        if let Some(matches) = message.name.as_deref().and_then(|name| self.index.name_matches(name)) {
+            // Properties are read only for names a segment counts, and only the keys its
+            // matches look at.
+            let properties = match message.properties.as_deref() {
+                Some(text) if matches.reads_properties() => matches.read_properties(text),
+                _ => Default::default(),
+            };
+            matches.matched(&properties, &CatalogPaths(&self.catalog), &mut matched);
+        }
+        for &number in &matched {
+            self.index.add_signal(profile_id, number, message.timestamp_ms);
         }
         // Only segments counting a match this event made, or testing the visitor kind when
         // this event opened a new visit, can change.
@@ -646,6 +675,16 @@ impl LiveState {
                 facts,
             );
         }
+        self.scratch.matched = matched;
+        let product_id = match (message.name.as_deref(), message.properties.as_deref()) {
+            (Some(name), Some(properties)) if PRODUCT_EVENTS.contains(&name) => product_id_of(properties),
+            _ => None,
+        };
+        if let (Some(PRODUCT_VIEWED), Some(product)) = (message.name.as_deref(), product_id.as_deref()) {
+            if let Some(profile) = self.profiles.get_mut(&profile_id) {
+                profile.note_product_view(product);
+            }
+        }
         facts.events.push(EventFact {
             seq,
             profile_id,
@@ -654,6 +693,7 @@ impl LiveState {
             message_id: message.message_id,
             timestamp_ms: message.timestamp_ms,
             received_at_ms: message.received_at_ms,
+            product_id,
             raw: message.raw,
         });
     }
@@ -668,6 +708,12 @@ impl LiveState {
     }
 
     /// Saves a checked definition as the segment's next version and returns that version.
+    ///
+    /// Event matches the index already covers are reused. Matches new to it (or whose earlier
+    /// backfill failed) are counted live from now on, and their stored history is left to a
+    /// background backfill ([`LiveState::take_backfill_requests`]); until it is merged the
+    /// segment is [`ReadinessState::Backfilling`]. A segment with nothing to read is computed
+    /// for everyone at once and is ready when this returns.
     pub fn save_segment(
         &mut self,
         definition: SegmentDefinition,
@@ -686,30 +732,200 @@ impl LiveState {
         });
         let purpose = definition.purpose().consent_purpose();
         let (slot, new_matches) = self.index.register(&id, purpose, definition.condition());
-        self.segments.insert(id, SavedSegment { definition, definition_json, version, updated_ms: at_ms });
-        self.pending_backfill = Some(PendingBackfill { slot, new_matches });
+        self.segments.insert(id.clone(), SavedSegment { definition, definition_json, version, updated_ms: at_ms });
+        let log_end = self.next_seq - 1;
+        let mut jobs: Vec<u64> = Vec::new();
+        let mut to_read: Vec<BackfillMatch> = Vec::new();
+        let numbers = self.index.segment(slot).map(|s| s.matches.clone()).unwrap_or_default();
+        for number in numbers {
+            let upto_seq = match self.index.history(number) {
+                MatchHistory::Complete if new_matches.contains(&number) => log_end,
+                MatchHistory::Complete => continue,
+                MatchHistory::Backfilling { job, .. } => {
+                    if !jobs.contains(&job) {
+                        jobs.push(job);
+                    }
+                    continue;
+                }
+                MatchHistory::Failed { upto_seq } => upto_seq,
+            };
+            if upto_seq == 0 {
+                // Nothing was stored before the match existed: it is complete already.
+                self.index.set_history(number, MatchHistory::Complete);
+                continue;
+            }
+            let Some(event) = self.index.event_match(number).cloned() else { continue };
+            to_read.push(BackfillMatch { number, event, upto_seq });
+        }
+        if !to_read.is_empty() {
+            let job = self.next_backfill_job;
+            self.next_backfill_job += 1;
+            for m in &to_read {
+                self.index.set_history(m.number, MatchHistory::Backfilling { job, upto_seq: m.upto_seq });
+            }
+            self.backfill_requests.push(BackfillRequest { job, matches: to_read });
+            jobs.push(job);
+        }
+        let state = if jobs.is_empty() {
+            self.refresh_segment_for_everyone(slot, at_ms, facts);
+            ReadinessState::Ready { ready_ms: at_ms }
+        } else {
+            ReadinessState::Backfilling
+        };
+        self.readiness.insert(id, Readiness { state, saved_ms: Some(at_ms), jobs });
         version
     }
 
-    /// After [`LiveState::save_segment`]: the segment's slot and the event names whose stored
-    /// history must be fed to [`LiveState::index_history_event`] before
-    /// [`LiveState::refresh_segment_for_everyone`] computes its members.
-    pub fn take_pending_backfill(&mut self) -> Option<(SegmentSlot, NamedMatches)> {
-        let pending = self.pending_backfill.take()?;
-        let mut by_name: Vec<(String, Vec<u32>)> = Vec::new();
-        for number in pending.new_matches {
-            let Some(event) = self.index.event_match(number) else { continue };
-            match by_name.iter_mut().find(|(name, _)| *name == event.name) {
-                Some((_, numbers)) => numbers.push(number),
-                None => by_name.push((event.name.clone(), vec![number])),
+    /// The backfills saves have asked for since the last call. The writer hands them to the
+    /// background once the saves are committed, so the scan sees every event up to each
+    /// match's `upto_seq`.
+    pub fn take_backfill_requests(&mut self) -> Vec<BackfillRequest> {
+        std::mem::take(&mut self.backfill_requests)
+    }
+
+    /// Whether a save has asked for a backfill not yet taken.
+    pub fn has_backfill_requests(&self) -> bool {
+        !self.backfill_requests.is_empty()
+    }
+
+    /// A request for the whole history of every match in the index: what the start-up rebuild
+    /// reads before serving (load the result with [`LiveState::load_signals`]).
+    pub fn rebuild_request(&self) -> BackfillRequest {
+        let upto_seq = self.next_seq - 1;
+        let matches = (0..)
+            .map_while(|number| self.index.event_match(number).map(|event| (number, event)))
+            .map(|(number, event)| BackfillMatch { number, event: event.clone(), upto_seq })
+            .collect();
+        BackfillRequest { job: 0, matches }
+    }
+
+    /// Product ids with their category paths: the copy of the catalog a backfill of category
+    /// matches reads (products added during the backfill are seen only by new events).
+    pub fn catalog_category_paths(&self) -> FxHashMap<String, Vec<String>> {
+        self.catalog.iter().map(|(id, product)| (id.clone(), product.category_path.clone())).collect()
+    }
+
+    /// Loads signals read from the event log at start-up (sorted by profile, match and time)
+    /// into the index, and marks every saved segment ready as of `now_ms`; memberships are
+    /// then computed with [`LiveState::refresh_all_segments`].
+    pub fn load_signals(&mut self, signals: &[BackfillSignal], now_ms: i64) {
+        self.add_backfill_signals(signals, |_| true);
+        for readiness in self.readiness.values_mut() {
+            *readiness =
+                Readiness { state: ReadinessState::Ready { ready_ms: now_ms }, saved_ms: None, jobs: Vec::new() };
+        }
+    }
+
+    fn add_backfill_signals(&mut self, signals: &[BackfillSignal], wanted: impl Fn(u32) -> bool) {
+        let mut start = 0;
+        while start < signals.len() {
+            let (profile, number, _) = signals[start];
+            let end = start + signals[start..].iter().take_while(|s| s.0 == profile && s.1 == number).count();
+            if wanted(number) {
+                let times: Vec<i64> = signals[start..end].iter().map(|s| s.2).collect();
+                let into = self.canonical(profile);
+                self.index.add_sorted_signals(into, number, &times);
+            }
+            start = end;
+        }
+    }
+
+    /// Merges what backfill `jobs` read from the event log (sorted by profile, match and time)
+    /// into the index, and marks their matches complete. Returns the segments whose memberships
+    /// must now be recomputed for everyone ([`LiveState::refresh_profiles`]) before
+    /// [`LiveState::complete_backfill`] marks them ready.
+    pub fn merge_backfill(&mut self, jobs: &[u64], signals: &[BackfillSignal]) -> Vec<SegmentSlot> {
+        let mut numbers: Vec<u32> = Vec::new();
+        for number in 0.. {
+            if self.index.event_match(number).is_none() {
+                break;
+            }
+            if let MatchHistory::Backfilling { job, .. } = self.index.history(number) {
+                if jobs.contains(&job) {
+                    numbers.push(number);
+                }
             }
         }
-        Some((pending.slot, by_name))
+        self.add_backfill_signals(signals, |number| numbers.contains(&number));
+        for &number in &numbers {
+            self.index.set_history(number, MatchHistory::Complete);
+        }
+        self.unready_but_complete()
+    }
+
+    /// Saved segments that are not ready although every match they count is complete.
+    fn unready_but_complete(&self) -> Vec<SegmentSlot> {
+        self.index
+            .segments()
+            .filter(|(_, s)| self.readiness.get(&s.id).is_some_and(|r| !r.is_ready()))
+            .filter(|(_, s)| s.matches.iter().all(|n| self.index.history(*n) == MatchHistory::Complete))
+            .map(|(slot, _)| slot)
+            .collect()
+    }
+
+    /// Recomputes the given segments for the profiles with ids in `from..to` (a backfill's
+    /// last step, in chunks so ingestion is never held up for long). Returns whether profiles
+    /// with higher ids exist.
+    pub fn refresh_profiles(
+        &mut self,
+        slots: &[SegmentSlot],
+        from: ProfileId,
+        to: ProfileId,
+        now_ms: i64,
+        facts: &mut FactBatch,
+    ) -> bool {
+        for id in from..to.min(self.next_profile_id) {
+            if self.profiles.contains_key(&id) {
+                self.refresh_segments(id, now_ms, Refresh::Slots(slots), facts);
+            }
+        }
+        to < self.next_profile_id
+    }
+
+    /// After [`LiveState::merge_backfill`] and the refresh: marks ready, as of `now_ms`, every
+    /// segment whose matches are all complete. Returns their ids.
+    pub fn complete_backfill(&mut self, now_ms: i64) -> Vec<String> {
+        let slots = self.unready_but_complete();
+        let mut ready = Vec::new();
+        for slot in slots {
+            let Some(id) = self.index.segment(slot).map(|s| s.id.clone()) else { continue };
+            if let Some(readiness) = self.readiness.get_mut(&id) {
+                readiness.state = ReadinessState::Ready { ready_ms: now_ms };
+                ready.push(id);
+            }
+        }
+        ready
+    }
+
+    /// Records that backfill `jobs` failed: their matches keep only the live part, and the
+    /// segments waiting on them say so. Saving such a segment again retries.
+    pub fn fail_backfill(&mut self, jobs: &[u64], message: &str, now_ms: i64) {
+        for number in 0.. {
+            if self.index.event_match(number).is_none() {
+                break;
+            }
+            if let MatchHistory::Backfilling { job, upto_seq } = self.index.history(number) {
+                if jobs.contains(&job) {
+                    self.index.set_history(number, MatchHistory::Failed { upto_seq });
+                }
+            }
+        }
+        for readiness in self.readiness.values_mut() {
+            if !readiness.is_ready() && readiness.jobs.iter().any(|j| jobs.contains(j)) {
+                readiness.state = ReadinessState::Failed { failed_ms: now_ms, message: message.to_owned() };
+            }
+        }
+    }
+
+    /// How far a saved segment's memberships reflect the stored history.
+    pub fn segment_readiness(&self, id: &str) -> Option<&Readiness> {
+        self.readiness.get(id)
     }
 
     /// Deletes a segment; false when there was none.
     pub fn delete_segment(&mut self, id: &str, at_ms: i64, facts: &mut FactBatch) -> bool {
         let Some(removed) = self.segments.remove(id) else { return false };
+        self.readiness.remove(id);
         for profile_id in self.index.unregister(id) {
             facts.memberships.push(MembershipFact { profile_id, segment_id: id.to_owned(), entered: false, at_ms });
         }
@@ -742,105 +958,17 @@ impl LiveState {
         event: &EventMatch,
         properties: &serde_json::Map<String, serde_json::Value>,
     ) -> bool {
-        if event.category.is_none() || event.category_matches(&self.category_path(properties)) {
-            return true;
-        }
-        match properties.get("products") {
-            Some(serde_json::Value::Array(items)) => items
-                .iter()
-                .filter_map(serde_json::Value::as_object)
-                .any(|item| event.category_matches(&self.category_path(item))),
-            _ => false,
-        }
-    }
-
-    /// Every category path an event is about: its product's, and each item's of a `products`
-    /// array.
-    fn category_paths(&self, properties: &serde_json::Map<String, serde_json::Value>) -> Vec<Vec<String>> {
-        let mut paths = vec![self.category_path(properties)];
-        if let Some(serde_json::Value::Array(items)) = properties.get("products") {
-            paths.extend(items.iter().filter_map(serde_json::Value::as_object).map(|item| self.category_path(item)));
-        }
-        paths
+        let Some(category) = &event.category else { return true };
+        let wanted = Product::parse_category_path(category);
+        matcher::category_paths(properties, &CatalogPaths(&self.catalog))
+            .iter()
+            .any(|path| matcher::path_contains(path, &wanted))
     }
 
     /// The category path of an event's product: from the catalog by `product_id`, else from its
     /// `category` property.
     pub fn category_path(&self, properties: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
-        if let Some(product) =
-            properties.get("product_id").and_then(serde_json::Value::as_str).and_then(|id| self.product(id))
-        {
-            return product.category_path.clone();
-        }
-        properties
-            .get("category")
-            .and_then(serde_json::Value::as_str)
-            .map(Product::parse_category_path)
-            .unwrap_or_default()
-    }
-
-    fn index_event(
-        &mut self,
-        profile_id: ProfileId,
-        name: &str,
-        timestamp_ms: i64,
-        properties: &serde_json::Map<String, serde_json::Value>,
-        numbers: &[u32],
-    ) -> Vec<u32> {
-        // The event's category paths (its product's, and its items') are worked out once, and
-        // only if some match asks for a category.
-        let mut paths: Option<Vec<Vec<String>>> = None;
-        let mut matched: Vec<u32> = Vec::new();
-        for &number in numbers {
-            let Some(event) = self.index.event_match(number) else { continue };
-            if !event.matches_name_and_filters(name, properties) {
-                continue;
-            }
-            if event.category.is_some() {
-                let paths = paths.get_or_insert_with(|| self.category_paths(properties));
-                if !paths.iter().any(|path| event.category_matches(path)) {
-                    continue;
-                }
-            }
-            matched.push(number);
-        }
-        for &number in &matched {
-            self.index.add_signal(profile_id, number, timestamp_ms);
-        }
-        matched
-    }
-
-    /// Feeds one stored event to the index during a backfill, for the given match numbers
-    /// only (those new to the index). The profile id may be one merged away since.
-    pub fn index_history_event(
-        &mut self,
-        profile_id: ProfileId,
-        name: &str,
-        timestamp_ms: i64,
-        properties: &serde_json::Map<String, serde_json::Value>,
-        numbers: &[u32],
-    ) {
-        let profile_id = self.canonical(profile_id);
-        self.index_event(profile_id, name, timestamp_ms, properties, numbers);
-    }
-
-    /// The event names every saved segment counts, with their match numbers: what a start-up
-    /// rebuild of the index must read from the event log.
-    pub fn indexed_event_names(&self) -> NamedMatches {
-        let mut out: Vec<(String, Vec<u32>)> = Vec::new();
-        for segment in self.segments.values() {
-            let Some(slot) = self.index.slot(segment.definition.id().as_str()) else { continue };
-            let Some(indexed) = self.index.segment(slot) else { continue };
-            for number in &indexed.matches {
-                let Some(event) = self.index.event_match(*number) else { continue };
-                match out.iter_mut().find(|(name, _)| *name == event.name) {
-                    Some((_, numbers)) if !numbers.contains(number) => numbers.push(*number),
-                    Some(_) => {}
-                    None => out.push((event.name.clone(), vec![*number])),
-                }
-            }
-        }
-        out
+        matcher::category_path_of(properties, &CatalogPaths(&self.catalog)).into_owned()
     }
 
     /// Computes one segment's membership for every profile (after a backfill, or at start-up
@@ -848,7 +976,7 @@ impl LiveState {
     pub fn refresh_segment_for_everyone(&mut self, slot: SegmentSlot, now_ms: i64, facts: &mut FactBatch) {
         let ids: Vec<ProfileId> = self.profiles.keys().copied().collect();
         for id in ids {
-            self.refresh_segments(id, now_ms, Refresh::Only(slot), facts);
+            self.refresh_segments(id, now_ms, Refresh::Slots(&[slot]), facts);
         }
     }
 
@@ -872,39 +1000,45 @@ impl LiveState {
 
     fn refresh_segments(&mut self, profile_id: ProfileId, now_ms: i64, which: Refresh<'_>, facts: &mut FactBatch) {
         let Some(profile) = self.profiles.get(&profile_id) else { return };
-        let slots: Vec<SegmentSlot> = match which {
-            Refresh::All => self.index.segments().map(|(slot, _)| slot).collect(),
-            Refresh::Only(only) => vec![only],
-            Refresh::Traits => self.index.trait_segments().to_vec(),
-            Refresh::Event { matched, new_visit } => self.index.affected_by_event(matched, new_visit),
-        };
-        let mut outcomes: Vec<(SegmentSlot, String, bool, Option<i64>)> = Vec::new();
-        for slot in slots {
+        // Scratch buffers, reused: this runs for most stored events.
+        let mut slots = std::mem::take(&mut self.scratch.slots);
+        let mut outcomes = std::mem::take(&mut self.scratch.outcomes);
+        slots.clear();
+        outcomes.clear();
+        match which {
+            Refresh::All => slots.extend(self.index.segments().map(|(slot, _)| slot)),
+            Refresh::Slots(only) => slots.extend_from_slice(only),
+            Refresh::Traits => slots.extend_from_slice(self.index.trait_segments()),
+            Refresh::Event { matched, new_visit } => self.index.affected_by_event(matched, new_visit, &mut slots),
+        }
+        let signals = self.index.profile_signals(profile_id);
+        let mut next_check: Option<i64> = None;
+        for &slot in &slots {
             let Some(indexed) = self.index.segment(slot) else { continue };
-            let Some(saved) = self.segments.get(&indexed.id) else { continue };
             if !self.allows(profile, indexed.purpose) {
-                outcomes.push((slot, indexed.id.clone(), false, None));
+                outcomes.push((slot, false));
                 continue;
             }
-            let facts_view = IndexFacts { live: self, profile };
-            let condition = saved.definition.condition();
-            let member = evaluate(condition, &facts_view, now_ms).member;
-            let next = next_check_ms(condition, &facts_view, now_ms);
-            outcomes.push((slot, indexed.id.clone(), member, next));
-        }
-        let mut next_check: Option<i64> = None;
-        for (slot, segment_id, member, next) in outcomes {
-            if self.index.set_member(profile_id, slot, member) {
-                facts.memberships.push(MembershipFact { profile_id, segment_id, entered: member, at_ms: now_ms });
+            let view = IndexFacts { live: self, profile, signals, leaves: &indexed.leaf_matches };
+            let member = evaluate_membership(&indexed.condition, &view, now_ms);
+            if let Some(at) = next_check_ms(&indexed.condition, &view, now_ms) {
+                next_check = Some(next_check.map_or(at, |earlier| earlier.min(at)));
             }
-            next_check = match (next_check, next) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            outcomes.push((slot, member));
         }
+        let mut changed = std::mem::take(&mut self.scratch.changed);
+        changed.clear();
+        self.index.set_memberships(profile_id, &outcomes, &mut changed);
+        for &(slot, entered) in &changed {
+            let segment_id = self.index.segment(slot).map(|s| s.id.clone()).unwrap_or_default();
+            facts.memberships.push(MembershipFact { profile_id, segment_id, entered, at_ms: now_ms });
+        }
+        self.scratch.changed = changed;
         if let Some(at) = next_check {
             self.index.schedule(profile_id, at);
         }
+        self.scratch.slots = slots;
+        self.scratch.outcomes = outcomes;
     }
 
     /// Whether a profile is in a saved segment now (the decision path's lookup).
@@ -942,7 +1076,8 @@ impl LiveState {
     pub fn segment_reasons(&self, profile_id: ProfileId, segment_id: &str, now_ms: i64) -> Option<Vec<Reason>> {
         let profile = self.profile(profile_id)?;
         let saved = self.segments.get(segment_id)?;
-        Some(evaluate(saved.definition.condition(), &IndexFacts { live: self, profile }, now_ms).reasons)
+        let view = IndexFacts { live: self, profile, signals: self.index.profile_signals(profile.id), leaves: &[] };
+        Some(evaluate(saved.definition.condition(), &view, now_ms).reasons)
     }
 
     /// Entries waiting in the segment expiry heap.
@@ -957,11 +1092,17 @@ impl LiveState {
     pub fn replay_segment(&mut self, fact: &SegmentFact) -> Result<(), String> {
         if fact.deleted {
             self.segments.remove(&fact.segment_id);
+            self.readiness.remove(&fact.segment_id);
             self.index.unregister(&fact.segment_id);
             return Ok(());
         }
         let definition = SegmentDefinition::parse_str(&fact.definition_json).map_err(|e| e.to_string())?;
         self.index.register(&fact.segment_id, definition.purpose().consent_purpose(), definition.condition());
+        // Ready once the start-up rebuild has read the history ([`LiveState::load_signals`]).
+        self.readiness.insert(
+            fact.segment_id.clone(),
+            Readiness { state: ReadinessState::Backfilling, saved_ms: Some(fact.at_ms), jobs: Vec::new() },
+        );
         self.segments.insert(
             fact.segment_id.clone(),
             SavedSegment {
@@ -1031,6 +1172,9 @@ impl LiveState {
         let name = event.name.map(|n| self.symbols.intern(n));
         if let Some(profile) = self.profiles.get_mut(&id) {
             profile.record_event(TimelineEntry { timestamp_ms: event.timestamp_ms, seq: event.seq }, event.kind, name);
+            if let (Some(PRODUCT_VIEWED), Some(product)) = (event.name, event.product_id) {
+                profile.note_product_view(product);
+            }
         }
     }
 
@@ -1045,16 +1189,13 @@ impl LiveState {
     }
 }
 
-/// Event names with the index's match numbers for each: what a backfill reads.
-pub type NamedMatches = Vec<(String, Vec<u32>)>;
-
 /// Which segments an update re-evaluates.
 #[derive(Debug, Clone, Copy)]
 enum Refresh<'a> {
     /// Every segment (consent changed, a merge, a timer).
     All,
-    /// One segment (after a backfill).
-    Only(SegmentSlot),
+    /// These segments (after a save or a backfill).
+    Slots(&'a [SegmentSlot]),
     /// Segments testing traits (an identify changed one).
     Traits,
     /// Segments counting these matches, and those testing the visitor kind on a new visit.
@@ -1066,17 +1207,39 @@ enum Refresh<'a> {
     },
 }
 
-/// A saved segment whose history has not been read into the index yet.
-#[derive(Debug, Clone)]
-struct PendingBackfill {
-    slot: SegmentSlot,
-    new_matches: Vec<u32>,
+/// Buffers the per-event segment work reuses instead of allocating.
+#[derive(Debug, Default)]
+struct Scratch {
+    matched: Vec<u32>,
+    slots: Vec<SegmentSlot>,
+    outcomes: Vec<(SegmentSlot, bool)>,
+    changed: Vec<(SegmentSlot, bool)>,
+}
+
+/// The live catalog as the matcher sees it.
+struct CatalogPaths<'a>(&'a FxHashMap<String, Product>);
+
+impl CategoryLookup for CatalogPaths<'_> {
+    fn category_path(&self, product_id: &str) -> Option<&[String]> {
+        self.0.get(product_id).map(|p| p.category_path.as_slice())
+    }
 }
 
 /// The evaluator's view of one profile, answered from the live state and the index.
 struct IndexFacts<'a> {
     live: &'a LiveState,
     profile: &'a Profile,
+    /// The profile's signal lists, looked up once per evaluation round.
+    signals: &'a [(u32, Vec<i64>)],
+    /// The match number of each leaf of the condition being evaluated (empty: look up by
+    /// value).
+    leaves: &'a [u32],
+}
+
+impl IndexFacts<'_> {
+    fn times_of(&self, number: u32) -> &[i64] {
+        self.signals.iter().find(|(n, _)| *n == number).map_or(&[], |(_, times)| times.as_slice())
+    }
 }
 
 impl ScoreSource for IndexFacts<'_> {
@@ -1093,9 +1256,17 @@ impl SegmentFacts for IndexFacts<'_> {
     }
 
     fn matching_events(&self, event: &EventMatch) -> Vec<i64> {
-        match self.live.index.match_number(event) {
-            Some(number) => self.live.index.signals(self.profile.id, number).to_vec(),
-            None => Vec::new(),
+        self.matching_times(event).into_owned()
+    }
+
+    fn matching_times(&self, event: &EventMatch) -> std::borrow::Cow<'_, [i64]> {
+        std::borrow::Cow::Borrowed(self.live.index.match_number(event).map_or(&[], |number| self.times_of(number)))
+    }
+
+    fn leaf_times(&self, leaf: usize, event: &EventMatch) -> std::borrow::Cow<'_, [i64]> {
+        match self.leaves.get(leaf) {
+            Some(number) => std::borrow::Cow::Borrowed(self.times_of(*number)),
+            None => self.matching_times(event),
         }
     }
 
@@ -1143,6 +1314,27 @@ pub struct StoredEventColumns<'a> {
     pub timestamp_ms: i64,
     /// Arrival time.
     pub received_at_ms: i64,
+    /// `properties.product_id` of a product event.
+    pub product_id: Option<&'a str>,
+}
+
+/// Events whose `properties.product_id` is kept in a column of its own: "recently viewed" and
+/// recommendations read it without decoding the message.
+pub const PRODUCT_EVENTS: [&str; 4] = [PRODUCT_VIEWED, "Product Added", "Product Clicked", "Product Removed"];
+
+/// `properties.product_id` (a string, or a number written as text), reading nothing else.
+pub fn product_id_of(properties: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct ProductRef<'a> {
+        #[serde(borrow, default)]
+        product_id: Option<&'a serde_json::value::RawValue>,
+    }
+    let raw = serde_json::from_str::<ProductRef<'_>>(properties).ok()?.product_id?;
+    match serde_json::from_str::<serde_json::Value>(raw.get()).ok()? {
+        serde_json::Value::String(text) if !text.is_empty() && text.len() <= 256 => Some(text),
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

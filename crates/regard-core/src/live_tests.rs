@@ -202,6 +202,7 @@ fn replaying_the_facts_rebuilds_the_same_state() {
             message_id: &e.message_id,
             timestamp_ms: e.timestamp_ms,
             received_at_ms: e.received_at_ms,
+            product_id: e.product_id.as_deref(),
         });
     }
     let original = live.find_profile("u1").expect("original");
@@ -231,7 +232,8 @@ fn memberships_change_in_the_same_step_as_the_event_and_expire_with_time() {
         "condition": {"catalog": {"category": "Running Shoes", "event": "Product Viewed", "count": {"gte": 3}, "within_days": 7}}}"#;
     let definition = SegmentDefinition::parse_str(json).expect("valid");
     live.save_segment(definition, json.to_owned(), 0, &mut facts);
-    assert!(live.take_pending_backfill().is_some());
+    assert!(live.take_backfill_requests().is_empty(), "nothing is stored yet: nothing to backfill");
+    assert!(live.segment_readiness("shoe-fans").is_some_and(Readiness::is_ready));
     let day0 = 100 * DAY_MS;
     live.apply_message(viewed("v1", "u", "Sports > Running Shoes", day0), &mut facts);
     live.apply_message(viewed("v2", "u", "Kitchen > Mugs", day0 + DAY_MS), &mut facts);
@@ -274,4 +276,150 @@ fn revoking_the_segments_purpose_withdraws_the_membership_in_the_same_request() 
     live.apply_consent(update, &mut facts);
     assert!(!live.is_member(id, "buyers"));
     assert!(facts.memberships.iter().any(|m| !m.entered && m.segment_id == "buyers"));
+}
+
+#[test]
+fn a_backfill_reads_only_events_before_the_save_and_the_writer_counts_the_rest_once() {
+    use crate::segments::backfill::BackfillMatcher;
+    let mut live = state(ConsentMode::OptOut);
+    let mut facts = FactBatch::default();
+    let order = |id: &str, at_ms: i64| {
+        let mut m = message(MessageKind::Track, id, Some("b"), None, at_ms);
+        m.name = Some("Order Completed".into());
+        m
+    };
+    for (i, at_ms) in [1_000, 2_000, 3_000].into_iter().enumerate() {
+        live.apply_message(order(&format!("o{i}"), at_ms), &mut facts);
+    }
+    let json = r#"{"id": "loyal", "name": "Loyal", "purpose": "personalization", "condition": {"purchases": {"count": {"gte": 4}}}}"#;
+    live.save_segment(SegmentDefinition::parse_str(json).expect("valid"), json.to_owned(), 3_500, &mut facts);
+    let requests = live.take_backfill_requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].upto_seq(), 3, "the log's end when the segment was saved");
+    assert!(live.segment_readiness("loyal").is_some_and(|r| r.state == ReadinessState::Backfilling));
+    // Ingestion goes on during the backfill: the fourth order is counted live.
+    live.apply_message(order("o3", 4_000), &mut facts);
+    let id = live.find_profile("b").expect("profile").id;
+    assert!(!live.is_member(id, "loyal"), "one live purchase only, until the history is merged");
+
+    // The background pass over the whole log (the fourth order included) keeps seqs 1 to 3.
+    let matcher = BackfillMatcher::new(&requests, Default::default());
+    let mut signals = Vec::new();
+    let mut matched = Vec::new();
+    for event in &facts.events {
+        matched.clear();
+        matcher.match_stored(event.seq, event.name.as_deref().unwrap_or(""), "", &mut matched);
+        signals.extend(matched.iter().map(|number| (event.profile_id, *number, event.timestamp_ms)));
+    }
+    signals.sort_unstable();
+    let slots = live.merge_backfill(&[requests[0].job], &signals);
+    assert_eq!(slots.len(), 1);
+    let mut later = FactBatch::default();
+    assert!(!live.refresh_profiles(&slots, 0, 1_000, 5_000, &mut later));
+    assert_eq!(live.complete_backfill(5_000), ["loyal"]);
+    assert!(live.is_member(id, "loyal"));
+    let reasons = live.segment_reasons(id, "loyal", 5_000).expect("reasons");
+    assert_eq!(crate::segments::explain(&reasons[0]), "You have made 4 purchases.", "each order counted once");
+    assert!(later.memberships.iter().any(|m| m.entered && m.segment_id == "loyal"));
+    assert!(live.segment_readiness("loyal").is_some_and(Readiness::is_ready));
+}
+
+#[test]
+fn a_failed_backfill_is_retried_from_the_same_point_when_the_segment_is_saved_again() {
+    let mut live = state(ConsentMode::OptOut);
+    let mut facts = FactBatch::default();
+    live.apply_message(message(MessageKind::Track, "v1", Some("u"), None, 1_000), &mut facts);
+    let json = r#"{"id": "viewers", "name": "Viewers", "purpose": "personalization", "condition": {"event": {"name": "Product Viewed", "count": {"gte": 2}}}}"#;
+    live.save_segment(SegmentDefinition::parse_str(json).expect("valid"), json.to_owned(), 2_000, &mut facts);
+    let first = live.take_backfill_requests();
+    live.apply_message(message(MessageKind::Track, "v2", Some("u"), None, 3_000), &mut facts);
+    live.fail_backfill(&[first[0].job], "disk on fire", 4_000);
+    let failed = live.segment_readiness("viewers").expect("readiness");
+    assert!(matches!(&failed.state, ReadinessState::Failed { message, .. } if message == "disk on fire"));
+    live.save_segment(SegmentDefinition::parse_str(json).expect("valid"), json.to_owned(), 5_000, &mut facts);
+    let retry = live.take_backfill_requests();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].upto_seq(), 1, "seq 2 was counted live; only seq 1 is read again");
+}
+
+#[test]
+fn the_index_fast_path_agrees_with_the_explaining_evaluator_on_nested_conditions() {
+    let mut live = state(ConsentMode::OptOut);
+    let mut facts = FactBatch::default();
+    let json = r#"{"id": "mixed", "name": "Mixed", "purpose": "personalization", "condition": {"any": [
+        {"all": [{"event": {"name": "Product Viewed", "count": {"gte": 5}}}, {"purchases": {"count": {"gte": 1}}}]},
+        {"sequence": {"first": {"name": "Product Added", "within_days": 7}, "then_never": {"name": "Order Completed"}}},
+        {"not": {"never": {"name": "Checkout Started"}}}]}}"#;
+    live.save_segment(SegmentDefinition::parse_str(json).expect("valid"), json.to_owned(), 0, &mut facts);
+    let day = crate::time::DAY_MS;
+    let mut n = 0;
+    let mut did = |live: &mut LiveState, user: &str, name: &str, at_ms: i64| {
+        n += 1;
+        let mut m = message(MessageKind::Track, &format!("m{n}"), Some(user), None, at_ms);
+        m.name = Some(name.into());
+        live.apply_message(m, &mut facts);
+    };
+    did(&mut live, "cart", "Product Viewed", 10 * day);
+    did(&mut live, "cart", "Product Added", 10 * day);
+    for i in 0..6 {
+        did(&mut live, "fan", "Product Viewed", 10 * day + i);
+    }
+    did(&mut live, "fan", "Order Completed", 10 * day + 10);
+    did(&mut live, "checkout", "Checkout Started", 10 * day);
+    did(&mut live, "browser", "Product Viewed", 10 * day);
+    did(&mut live, "browser", "Product Added", 9 * day);
+    did(&mut live, "browser", "Order Completed", 9 * day + 1);
+    let now = 11 * day;
+    for (user, expected) in [("cart", true), ("fan", true), ("checkout", true), ("browser", false)] {
+        let id = live.find_profile(user).expect("profile").id;
+        let mut ignored = FactBatch::default();
+        live.expire_segments(now, &mut ignored);
+        let profile = live.profile(id).expect("profile");
+        let by_value = IndexFacts { live: &live, profile, signals: live.index.profile_signals(id), leaves: &[] };
+        let slow = evaluate(live.segment("mixed").expect("saved").definition.condition(), &by_value, now).member;
+        assert_eq!(slow, expected, "{user}");
+        assert_eq!(live.is_member(id, "mixed"), expected, "{user}: the index agrees");
+    }
+}
+
+#[test]
+fn recently_viewed_products_are_kept_newest_first_and_rebuilt_from_the_log() {
+    let mut live = state(ConsentMode::OptOut);
+    let mut facts = FactBatch::default();
+    for (i, product) in ["a", "b", "a", "c", "7"].iter().enumerate() {
+        let mut m = message(MessageKind::Track, &format!("v{i}"), None, Some("anon"), i as i64 * 1000);
+        m.properties = Some(if *product == "7" {
+            "{\"product_id\": 7, \"name\": \"x\"}".into()
+        } else {
+            format!("{{\"name\": \"x\", \"product_id\": \"{product}\"}}").into()
+        });
+        live.apply_message(m, &mut facts);
+    }
+    // An add-to-cart records its product for later readers but is not a view.
+    let mut added = message(MessageKind::Track, "add", None, Some("anon"), 9_000);
+    added.name = Some("Product Added".into());
+    added.properties = Some("{\"product_id\": \"z\"}".into());
+    live.apply_message(added, &mut facts);
+    let id = live.find_profile("anon").unwrap().id;
+    assert_eq!(live.recently_viewed(id), ["7", "c", "a", "b"]);
+    assert_eq!(facts.events.last().unwrap().product_id.as_deref(), Some("z"));
+    let mut rebuilt = state(ConsentMode::OptOut);
+    for f in &facts.identities {
+        rebuilt.replay_identity(f);
+    }
+    for e in &facts.events {
+        rebuilt.replay_event(&StoredEventColumns {
+            seq: e.seq,
+            profile_id: e.profile_id,
+            kind: e.kind,
+            name: e.name.as_deref(),
+            message_id: &e.message_id,
+            timestamp_ms: e.timestamp_ms,
+            received_at_ms: e.received_at_ms,
+            product_id: e.product_id.as_deref(),
+        });
+    }
+    assert_eq!(rebuilt.recently_viewed(rebuilt.find_profile("anon").unwrap().id), ["7", "c", "a", "b"]);
+    assert_eq!(product_id_of("{\"product_id\": null}"), None);
+    assert_eq!(product_id_of("not json"), None);
 }

@@ -72,7 +72,13 @@ pub struct Profile {
     pub last_locale: Option<Symbol>,
     /// The latest `context.timezone` seen.
     pub last_timezone: Option<Symbol>,
+    /// Product ids of the latest product views, oldest first, each once, at most
+    /// [`RECENT_PRODUCTS`] ("recently viewed" and "welcome back" content).
+    pub recent_products: Vec<Box<str>>,
 }
+
+/// How many recently viewed products a profile remembers.
+pub const RECENT_PRODUCTS: usize = 8;
 
 impl Profile {
     /// A profile with no data yet.
@@ -115,6 +121,20 @@ impl Profile {
                 None => self.name_counts.push((name, 1)),
             }
         }
+    }
+
+    /// Remembers a product view for "recently viewed": moves the product to the newest place
+    /// and forgets the oldest beyond [`RECENT_PRODUCTS`].
+    pub fn note_product_view(&mut self, product_id: &str) {
+        if let Some(i) = self.recent_products.iter().position(|p| &**p == product_id) {
+            let id = self.recent_products.remove(i);
+            self.recent_products.push(id);
+            return;
+        }
+        if self.recent_products.len() == RECENT_PRODUCTS {
+            self.recent_products.remove(0);
+        }
+        self.recent_products.push(product_id.into());
     }
 
     /// Sets a trait if `at_ms` is not older than its current value. Returns whether the value
@@ -196,6 +216,13 @@ impl Profile {
         }
         if self.last_timezone.is_none() {
             self.last_timezone = other.last_timezone;
+        }
+        // The absorbed profile's views count as older (it is usually the anonymous visitor
+        // before they signed in).
+        for id in other.recent_products.into_iter().rev() {
+            if !self.recent_products.contains(&id) && self.recent_products.len() < RECENT_PRODUCTS {
+                self.recent_products.insert(0, id);
+            }
         }
     }
 

@@ -38,6 +38,9 @@ pub enum ErrorCode {
     /// A segment definition that infers a sensitive attribute, or demands too little signal
     /// (422); the message lists every violation, the field names the first.
     PolicyViolation,
+    /// A content template refused by its lints: it uses the person's name more than once, or
+    /// prints a sensitive field (422).
+    TemplateRejected,
     /// A fault of Regard's own (500).
     Internal,
 }
@@ -55,7 +58,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Overloaded | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::PolicyViolation => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::PolicyViolation | ErrorCode::TemplateRejected => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,13 +79,14 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::PolicyViolation => "policy_violation",
+            ErrorCode::TemplateRejected => "template_rejected",
             ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
         }
     }
 
     /// Every code, for metrics and documentation.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::InvalidJson,
@@ -95,6 +99,7 @@ impl ErrorCode {
         ErrorCode::Overloaded,
         ErrorCode::Unavailable,
         ErrorCode::PolicyViolation,
+        ErrorCode::TemplateRejected,
         ErrorCode::Conflict,
         ErrorCode::Internal,
     ];
@@ -130,6 +135,16 @@ impl ApiError {
             None => prefix.to_owned(),
         });
         self
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    /// `field: message (code)`, for command-line tools that reuse the API's checks.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) if !field.is_empty() => write!(f, "{field}: {} ({})", self.message, self.code.as_str()),
+            _ => write!(f, "{} ({})", self.message, self.code.as_str()),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod content;
 pub mod error;
 pub mod metrics;
 pub mod routes;
@@ -26,6 +27,7 @@ use regard_core::time::Clock;
 use regard_store::Engine;
 
 pub use auth::Keys;
+pub use axum::http::HeaderName;
 pub use error::{ApiError, ErrorCode};
 
 /// The wall clock.
@@ -52,18 +54,37 @@ pub struct AppState {
     pub metrics: Arc<metrics::ServerMetrics>,
     /// The clock that stamps `receivedAt`.
     pub clock: Arc<dyn Clock>,
+    /// Slots, settings, the decision log and the snapshot decisions read.
+    pub content: Arc<content::ContentService>,
+    /// Where visitors' countries come from.
+    pub geo: Arc<content::GeoResolver>,
+    /// Whether `/shop` serves the demo shop page.
+    pub demo_shop: bool,
 }
 
 impl AppState {
-    /// State over an engine with the wall clock.
-    pub fn new(engine: Arc<Engine>, keys: Keys) -> AppState {
-        AppState { engine, keys, metrics: Arc::new(metrics::ServerMetrics::default()), clock: Arc::new(SystemClock) }
+    /// State over an engine and its content service, with the wall clock and the country taken
+    /// from Cloudflare's `CF-IPCountry` header when present.
+    pub fn new(engine: Arc<Engine>, keys: Keys, content: Arc<content::ContentService>) -> AppState {
+        let geo = content::GeoResolver {
+            country_header: Some(axum::http::HeaderName::from_static("cf-ipcountry")),
+            database: None,
+        };
+        AppState {
+            engine,
+            keys,
+            metrics: Arc::new(metrics::ServerMetrics::default()),
+            clock: Arc::new(SystemClock),
+            content,
+            geo: Arc::new(geo),
+            demo_shop: false,
+        }
     }
 }
 
 /// The full router.
 pub fn router(state: AppState) -> Router {
-    use routes::{catalog, consent, ingest, ops, profiles, segments};
+    use routes::{catalog, consent, decide, ingest, ops, profiles, segments, slots};
     Router::new()
         .route("/v1/identify", post(ingest::identify))
         .route("/v1/track", post(ingest::track))
@@ -82,12 +103,22 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/segments/preview", post(segments::preview))
         .route("/v1/segments/{id}", get(segments::get_one).put(segments::update).delete(segments::delete))
         .route("/v1/segments/{id}/members", get(segments::members))
+        .route("/v1/segments/{id}/status", get(segments::status))
         .route("/v1/profiles/{id}/segments", get(segments::of_profile))
+        .route("/v1/slots", post(slots::create).get(slots::list))
+        .route("/v1/slots/{id}", get(slots::get_one).put(slots::update).delete(slots::delete))
+        .route("/v1/settings/{key}", get(slots::get_setting).put(slots::put_setting))
+        .route("/v1/decide", post(decide::decide))
+        .route("/v1/decisions/{id}/why", get(decide::why))
+        .route("/v1/profiles/{id}/decisions", get(decide::of_profile))
         .route("/v1/stats/reduced", get(ops::reduced_counts))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
+        .route("/regard.js", get(routes::assets::regard_js))
+        .route("/shop", get(routes::assets::shop))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), measure))
+        .layer(axum::middleware::from_fn(routes::assets::cors))
         .with_state(state)
 }
 

@@ -9,7 +9,7 @@ use regard_store::Engine;
 use crate::error::ErrorCode;
 
 /// The routes whose latency is measured separately; anything else counts as `other`.
-pub const MEASURED_ROUTES: [&str; 21] = [
+pub const MEASURED_ROUTES: [&str; 25] = [
     "/v1/identify",
     "/v1/track",
     "/v1/page",
@@ -29,7 +29,11 @@ pub const MEASURED_ROUTES: [&str; 21] = [
     "/v1/segments",
     "/v1/segments/{id}",
     "/v1/segments/{id}/members",
+    "/v1/segments/{id}/status",
     "/v1/profiles/{id}/segments",
+    "/v1/decide",
+    "/v1/decisions/{id}/why",
+    "/v1/slots",
     "other",
 ];
 
@@ -38,6 +42,7 @@ pub const MEASURED_ROUTES: [&str; 21] = [
 pub struct ServerMetrics {
     rejected: [AtomicU64; ErrorCode::ALL.len()],
     latency: [LatencyHistogram; MEASURED_ROUTES.len()],
+    decisions: AtomicU64,
 }
 
 impl ServerMetrics {
@@ -46,6 +51,11 @@ impl ServerMetrics {
         if let Some(i) = ErrorCode::ALL.iter().position(|c| *c == code) {
             self.rejected[i].fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    /// Counts slot decisions taken.
+    pub fn count_decisions(&self, n: u64) {
+        self.decisions.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Records a request's latency under its route.
@@ -77,6 +87,8 @@ impl ServerMetrics {
         for (code, count) in ErrorCode::ALL.iter().zip(&self.rejected) {
             let _ = writeln!(out, "regard_events_rejected_total{{reason=\"{}\"}} {}", code.as_str(), load(count));
         }
+        out.push_str("# HELP regard_decisions_total Slot decisions taken.\n# TYPE regard_decisions_total counter\n");
+        let _ = writeln!(out, "regard_decisions_total {}", load(&self.decisions));
         out.push_str("# HELP regard_http_request_duration_seconds Request latency by route.\n");
         out.push_str("# TYPE regard_http_request_duration_seconds histogram\n");
         for (route, histogram) in MEASURED_ROUTES.iter().zip(&self.latency) {

@@ -104,3 +104,21 @@ pub fn event_view(event: &StoredEvent) -> Value {
     }
     out
 }
+
+/// The products a person viewed most recently, newest first, as template cards (resolved
+/// against the catalog; products no longer in it are left out).
+pub fn recently_viewed(live: &LiveState, profile: &Profile) -> Vec<regard_content::template::ProductCard> {
+    live.recently_viewed(profile.id)
+        .into_iter()
+        .filter_map(|id| live.product(id))
+        .map(|product| regard_content::template::ProductCard {
+            id: product.id.clone(),
+            name: product.name.clone(),
+            price: product.price,
+            currency: product.currency.clone(),
+            category: Some(product.category().to_owned()).filter(|c| !c.is_empty()),
+            url: product.url.clone(),
+            image_url: product.image.clone(),
+        })
+        .collect()
+}

@@ -25,7 +25,8 @@ async fn spawn_app_with(mode: ConsentMode) -> TestApp {
     let keys = Keys { write_key: WRITE_KEY.into(), admin_key: ADMIN_KEY.into() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = router(AppState::new(engine, keys));
+    let content = Arc::new(regard_server::content::ContentService::open(dir.path()).expect("content store"));
+    let app = router(AppState::new(engine, keys, content));
     tokio::spawn(async move { axum::serve(listener, app).await });
     TestApp { base, client: reqwest::Client::new(), _dir: dir }
 }
@@ -66,6 +67,19 @@ impl TestApp {
             self.client.get(format!("{}{path}", self.base)).bearer_auth(ADMIN_KEY).send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls a segment's status until its backfill is done, and returns the last status.
+    async fn wait_ready(&self, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (code, status) = self.get_admin(&format!("/v1/segments/{id}/status")).await;
+            assert_eq!(code, 200, "{status}");
+            if status["state"] != "backfilling" || std::time::Instant::now() > deadline {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     async fn raw_post(&self, path: &str, auth: Option<(&str, bool)>, body: Vec<u8>, gzip: bool) -> (u16, Value) {
@@ -439,10 +453,14 @@ async fn saved_segments_answer_members_and_each_profiles_memberships_with_reason
     app.post_write("/v1/batch", json!({ "batch": batch })).await;
     let repeat = json!({"id": "repeat-purchasers", "name": "Repeat purchasers", "purpose": "personalization",
         "condition": {"purchases": {"count": {"gte": 3}}}});
+    // The orders are stored already: the segment is accepted and backfilled in the background.
     let (status, saved) = app.post_admin("/v1/segments", repeat.to_string()).await;
-    assert_eq!((status, saved["version"].as_u64()), (201, Some(1)), "{saved}");
+    assert_eq!((status, saved["version"].as_u64()), (202, Some(1)), "{saved}");
+    assert_eq!(saved["status"]["ready"], false, "{saved}");
+    assert_eq!(app.wait_ready("repeat-purchasers").await["state"], "ready");
     let (status, error) = app.post_admin("/v1/segments", repeat.to_string()).await;
     assert_eq!((status, error_of(&error).0), (409, "conflict"));
+    // Its purchase match is indexed now: a second segment over it is ready at once.
     let lapsed = json!({"id": "lapsed", "name": "Lapsed customers", "purpose": "email",
         "condition": {"purchases": {"count": {"gte": 2}, "last_before_days": 90}}});
     assert_eq!(app.post_admin("/v1/segments", lapsed.to_string()).await.0, 201);
@@ -514,4 +532,45 @@ async fn an_event_changes_memberships_before_its_request_is_answered() {
     let metrics =
         app.client.get(format!("{}/metrics", app.base)).send().await.expect("metrics").text().await.expect("text");
     assert!(metrics.contains("regard_segment_members{segment=\"buyers\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_backfill_runs_beside_ingestion_and_counts_every_event_once() {
+    let app = spawn_app().await;
+    let order = |id: String, days: f64| {
+        json!({"type": "track", "event": "Order Completed", "messageId": id, "userId": "steady",
+               "properties": {"revenue": 20}, "timestamp": iso_days_ago(days)})
+    };
+    let history: Vec<Value> = (0..300).map(|i| order(format!("h{i}"), 10.0 + f64::from(i) / 100.0)).collect();
+    assert_eq!(app.post_write("/v1/batch", json!({ "batch": history })).await.0, 200);
+    let loyal = json!({"id": "loyal", "name": "Loyal", "purpose": "personalization",
+        "condition": {"purchases": {"count": {"gte": 305}}}});
+    let response = app
+        .client
+        .post(format!("{}/v1/segments", app.base))
+        .bearer_auth(ADMIN_KEY)
+        .body(loyal.to_string())
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(response.status().as_u16(), 202);
+    assert_eq!(response.headers()["location"], "/v1/segments/loyal/status");
+    // Ingestion is answered while the backfill is queued or running.
+    for i in 0..5 {
+        let (code, _) = app.post_write("/v1/track", order(format!("live{i}"), 1.0)).await;
+        assert_eq!(code, 200);
+    }
+    let status = app.wait_ready("loyal").await;
+    assert_eq!(status["state"], "ready", "{status}");
+    assert_eq!((status["scanned"].as_u64(), status["total"].as_u64()), (Some(300), Some(300)), "{status}");
+    assert_eq!(status["percent"], 100.0);
+    assert!(status["duration_ms"].as_i64().is_some() && status["ready_at"].is_string(), "{status}");
+    let (_, one) = app.get_admin("/v1/segments/loyal").await;
+    assert_eq!(one["status"]["state"], "ready", "{one}");
+    let (_, members) = app.get_admin("/v1/segments/loyal/members").await;
+    assert_eq!((members["ready"].as_bool(), members["size"].as_u64()), (Some(true), Some(1)), "{members}");
+    assert_eq!(members["members"][0]["reasons"][0], "You have made 305 purchases.", "each order counted once");
+    let (_, mine) = app.get_admin("/v1/profiles/steady/segments").await;
+    assert_eq!(mine["segments"][0]["ready"], true, "{mine}");
+    assert_eq!(app.get_admin("/v1/segments/nothing/status").await.0, 404);
 }

@@ -77,6 +77,81 @@ fn apply(c: &mut Criterion) {
     group.finish();
 }
 
+/// The i-th segment of the ingest benchmark's mix (the same as `regard bench ingest
+/// --segments`): a quarter count this load's own "Product Viewed" events by catalog category,
+/// a quarter purchases, a quarter cart sequences, a quarter traits or visits.
+fn bench_segment(i: usize) -> String {
+    let countries = ["DE", "US", "FR", "GB"];
+    let categories = ["Coffee Beans", "Tea", "Running Shoes", "Mattresses", "Garden", "Books"];
+    let condition = match i % 4 {
+        0 => format!(
+            r#"{{"catalog": {{"category": "{}", "event": "Product Viewed", "count": {{"gte": {}}}, "within_days": {}}}}}"#,
+            categories[i % categories.len()],
+            2 + i % 5,
+            7 + i % 30
+        ),
+        1 => format!(r#"{{"purchases": {{"count": {{"gte": {}}}, "last_before_days": {}}}}}"#, 1 + i % 4, 30 + i),
+        2 => format!(
+            r#"{{"sequence": {{"first": {{"name": "Product Added", "within_days": {}}}, "then_never": {{"name": "Order Completed"}}}}}}"#,
+            1 + i % 14
+        ),
+        _ => format!(
+            r#"{{"any": [{{"trait": {{"name": "country", "op": "equals", "value": "{}"}}}}, {{"visitor": "returning"}}]}}"#,
+            countries[i % 4]
+        ),
+    };
+    format!(
+        r#"{{"id": "bench-{i}", "name": "Bench segment {i}", "purpose": "personalization", "condition": {condition}}}"#
+    )
+}
+
+/// Applying track messages with 0 and with 100 saved segments: the writer's per-event cost of
+/// keeping memberships up to date (the ingest goal allows at most 20% less throughput).
+fn apply_with_segments(c: &mut Criterion) {
+    let mut group = c.benchmark_group("live_state_segments");
+    group.throughput(Throughput::Elements(GROUP as u64));
+    group.sample_size(20);
+    for n_segments in [0, 100] {
+        let mut live = LiveState::new(LiveConfig { consent_mode: ConsentMode::OptOut, ..LiveConfig::default() });
+        let mut facts = FactBatch::default();
+        for i in 0..n_segments {
+            let json = bench_segment(i);
+            let definition = regard_core::segments::SegmentDefinition::parse_str(&json).expect("valid");
+            live.save_segment(definition, json, 0, &mut facts);
+        }
+        let mut offset = 0;
+        group.bench_function(format!("apply_10k_views_{n_segments}_segments"), |b| {
+            b.iter_batched(
+                || {
+                    offset += GROUP;
+                    let mut batch = messages(offset, GROUP);
+                    for (k, m) in batch.iter_mut().enumerate() {
+                        // As in `regard bench ingest`: one event time for all, so only a
+                        // profile's first event opens a visit.
+                        m.timestamp_ms = 1_793_534_400_000;
+                        m.received_at_ms = 1_795_910_400_000 + (offset + k) as i64;
+                        let product = (offset + k) % 500;
+                        m.properties = Some(
+                            format!(r#"{{"product_id":"sku-{product:04}","category":"Coffee Beans","name":"Dark Roast {product}","price":12.5,"currency":"USD"}}"#)
+                                .into(),
+                        );
+                    }
+                    batch
+                },
+                |batch| {
+                    let mut facts = FactBatch::default();
+                    for m in batch {
+                        live.apply_message(m, &mut facts);
+                    }
+                    facts
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
 fn commit(c: &mut Criterion) {
     let mut group = c.benchmark_group("sqlite_commit");
     group.throughput(Throughput::Elements(GROUP as u64));
@@ -127,5 +202,5 @@ fn segment_lookup(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, apply, commit, segment_lookup);
+criterion_group!(benches, apply, apply_with_segments, commit, segment_lookup);
 criterion_main!(benches);

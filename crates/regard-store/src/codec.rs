@@ -110,22 +110,36 @@ impl Decoder {
         Decoder { dictionary_id, prepared: Box::leak(Box::new(zstd::dict::DecoderDictionary::copy(dictionary))) }
     }
 
+    /// The id of the dictionary in the store.
+    pub fn dictionary_id(&self) -> u32 {
+        self.dictionary_id
+    }
+
     /// Decompresses a stored message, reusing this thread's decompression context.
     pub fn decompress(&self, bytes: &[u8]) -> std::io::Result<String> {
+        let mut plain = Vec::new();
+        self.decompress_into(bytes, &mut plain)?;
+        String::from_utf8(plain).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    /// Decompresses a stored message into `out` (cleared first), reusing this thread's
+    /// decompression context and `out`'s buffer: a history scan decompresses millions.
+    pub fn decompress_into(&self, bytes: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
         thread_local! {
             static CONTEXT: std::cell::RefCell<Option<(u32, zstd::bulk::Decompressor<'static>)>> =
                 const { std::cell::RefCell::new(None) };
         }
         let capacity =
             zstd::zstd_safe::get_frame_content_size(bytes).ok().flatten().unwrap_or(64 * 1024).min(1 << 20) as usize;
+        out.clear();
+        out.reserve(capacity.max(1));
         CONTEXT.with(|slot| {
             let mut slot = slot.borrow_mut();
             if slot.as_ref().is_none_or(|(id, _)| *id != self.dictionary_id) {
                 *slot = Some((self.dictionary_id, zstd::bulk::Decompressor::with_prepared_dictionary(self.prepared)?));
             }
             let Some((_, decompressor)) = slot.as_mut() else { return Err(std::io::Error::other("no context")) };
-            let plain = decompressor.decompress(bytes, capacity.max(1))?;
-            String::from_utf8(plain).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            decompressor.decompress_to_buffer(bytes, out).map(|_| ())
         })
     }
 }

@@ -20,6 +20,11 @@ use regard_core::live::{ApplyOutcome, ConsentUpdate, LiveConfig, LiveState};
 use regard_core::message::Message;
 use tokio::sync::{mpsc, oneshot};
 
+use regard_core::segments::backfill::{BackfillMatcher, BackfillRequest};
+use regard_core::segments::SegmentDefinition;
+use rustc_hash::FxHashMap;
+
+use crate::backfill::{BackfillProgress, Decoders, JobProgress, SegmentStatus};
 use crate::codec::{Codec, CurrentCodec, TRAINING_SAMPLES};
 use crate::sqlite::{ReplayStats, SqliteReader, SqliteStore, StoreError, SyncMode};
 use crate::stats::EngineStats;
@@ -44,6 +49,8 @@ pub struct EngineConfig {
     pub enqueue_timeout: Duration,
     /// Read connections for the API.
     pub read_connections: usize,
+    /// Threads (each with its own read connection) a segment backfill scans the log with.
+    pub backfill_threads: usize,
 }
 
 impl EngineConfig {
@@ -57,6 +64,7 @@ impl EngineConfig {
             queue_capacity: 8_192,
             enqueue_timeout: Duration::from_secs(2),
             read_connections: 4,
+            backfill_threads: std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4),
         }
     }
 }
@@ -139,11 +147,23 @@ enum Outcome {
     Products(usize),
 }
 
-/// The storage engine: live state, the writer thread and read connections.
+/// The writer's queue, shared with the threads that feed it; emptied at shutdown.
+type WriterQueue = Arc<Mutex<Option<mpsc::Sender<Command>>>>;
+
+/// A backfill request on its way to the background thread, with the copy of the catalog its
+/// category matches read.
+struct BackfillWork {
+    request: BackfillRequest,
+    catalog: Option<FxHashMap<String, Vec<String>>>,
+}
+
+/// The storage engine: live state, the writer thread, the backfill thread and read connections.
 pub struct Engine {
     stopping: Arc<std::sync::atomic::AtomicBool>,
     ticker: Mutex<Option<JoinHandle<()>>>,
-    sender: Mutex<Option<mpsc::Sender<Command>>>,
+    backfiller: Mutex<Option<JoinHandle<()>>>,
+    backfills: Arc<BackfillProgress>,
+    sender: WriterQueue,
     state: Arc<RwLock<LiveState>>,
     reader: Arc<SqliteReader>,
     stats: Arc<EngineStats>,
@@ -179,33 +199,57 @@ impl Engine {
         let mut state = LiveState::new(config.live.clone());
         let replay = store.replay(&mut state, progress)?;
         let reader = Arc::new(SqliteReader::open(&config.data_dir, config.read_connections)?);
-        rebuild_segment_index(&mut state, &reader)?;
+        let decoders = Arc::new(Decoders::default());
+        rebuild_segment_index(&mut state, &config, &decoders)?;
         let codec = CurrentCodec::default();
         if let Some((id, dictionary)) = store.latest_dictionary()? {
             codec.publish(Codec::new(id, &dictionary));
         }
         let state = Arc::new(RwLock::new(state));
         let stats = Arc::new(EngineStats::default());
+        let backfills = Arc::new(BackfillProgress::default());
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
+        let sender: WriterQueue = Arc::new(Mutex::new(Some(sender)));
+        let (backfill_sender, backfill_receiver) = std::sync::mpsc::channel::<BackfillWork>();
         let writer = {
             let state = Arc::clone(&state);
             let stats = Arc::clone(&stats);
             let max_group = config.max_group_messages.max(1);
             let codec = codec.clone();
-            std::thread::Builder::new()
-                .name("regard-writer".into())
-                .spawn(move || run_writer(store, state, stats, receiver, max_group, codec))?
+            let backfills = Arc::clone(&backfills);
+            std::thread::Builder::new().name("regard-writer".into()).spawn(move || {
+                run_writer(store, state, stats, receiver, max_group, codec, backfill_sender, backfills)
+            })?
         };
-        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let backfiller = {
+            let context = BackfillContext {
+                data_dir: config.data_dir.clone(),
+                threads: config.backfill_threads,
+                decoders,
+                backfills: Arc::clone(&backfills),
+                writer: Arc::clone(&sender),
+                stopping: Arc::clone(&stopping),
+            };
+            std::thread::Builder::new()
+                .name("regard-backfill".into())
+                .spawn(move || run_backfills(backfill_receiver, context))?
+        };
         let ticker = {
-            let sender = sender.clone();
+            let sender = sender.lock().clone();
             let stopping = Arc::clone(&stopping);
-            std::thread::Builder::new().name("regard-ticker".into()).spawn(move || run_ticker(sender, stopping))?
+            std::thread::Builder::new().name("regard-ticker".into()).spawn(move || {
+                if let Some(sender) = sender {
+                    run_ticker(sender, stopping)
+                }
+            })?
         };
         Ok(Engine {
             stopping,
             ticker: Mutex::new(Some(ticker)),
-            sender: Mutex::new(Some(sender)),
+            backfiller: Mutex::new(Some(backfiller)),
+            backfills,
+            sender,
             state,
             reader,
             stats,
@@ -279,14 +323,7 @@ impl Engine {
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
     ) -> Result<T, EngineError> {
-        let sender = self.sender()?;
-        let (reply, answer) = oneshot::channel();
-        sender.blocking_send(make(reply)).map_err(|_| EngineError::Stopped("writer gone".into()))?;
-        match answer.blocking_recv() {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(fault)) => Err(EngineError::Stopped(fault)),
-            Err(_) => Err(EngineError::Stopped("writer gone".into())),
-        }
+        submit_blocking(&self.sender, make)
     }
 
     /// Ingests messages; returns once they are durable.
@@ -342,30 +379,46 @@ impl Engine {
         take_result(&slot)
     }
 
-    /// Saves a checked segment definition as its next version, backfills it over the stored
-    /// history and computes its members, all before answering. The backfill runs in the writer,
-    /// so ingestion waits for it (a background backfill is still to come).
+    /// Saves a checked segment definition as its next version and returns the version once the
+    /// save is durable. Matches the index already covers are reused; the stored history of new
+    /// ones is read by the background backfill thread while ingestion goes on, and
+    /// [`Engine::segment_status`] reports its progress until the segment is ready. A segment
+    /// with nothing to read (traits and visits only, or an empty store) is ready on return.
     pub async fn save_segment(
         &self,
-        definition: regard_core::segments::SegmentDefinition,
+        definition: SegmentDefinition,
         definition_json: String,
         at_ms: i64,
-    ) -> Result<Result<u32, StoreError>, EngineError> {
-        let reader = Arc::clone(&self.reader);
-        self.apply(move |live, facts| save_and_backfill(live, facts, &reader, definition, definition_json, at_ms)).await
+    ) -> Result<u32, EngineError> {
+        self.apply(move |live, facts| live.save_segment(definition, definition_json, at_ms, facts)).await
     }
 
-    /// [`Engine::save_segment`] from a non-async thread.
-    pub fn save_segment_blocking(
+    /// [`Engine::save_segment`] from a non-async thread, for several definitions at once: they
+    /// are saved in one step, so their backfills share one pass over the log.
+    pub fn save_segments_blocking(
         &self,
-        definition: regard_core::segments::SegmentDefinition,
-        definition_json: String,
+        definitions: Vec<(SegmentDefinition, String)>,
         at_ms: i64,
-    ) -> Result<Result<u32, StoreError>, EngineError> {
-        let reader = Arc::clone(&self.reader);
+    ) -> Result<Vec<u32>, EngineError> {
         self.apply_blocking(move |live, facts| {
-            save_and_backfill(live, facts, &reader, definition, definition_json, at_ms)
+            definitions
+                .into_iter()
+                .map(|(definition, json)| live.save_segment(definition, json, at_ms, facts))
+                .collect()
         })
+    }
+
+    /// Where a saved segment's memberships stand: backfilling (with progress), ready, or
+    /// failed. `None` when there is no such segment.
+    pub fn segment_status(&self, id: &str) -> Option<SegmentStatus> {
+        let readiness = self.state.read().segment_readiness(id)?.clone();
+        Some(crate::backfill::segment_status(&readiness, &self.backfills))
+    }
+
+    /// [`Engine::segment_status`] for a caller already holding the live state's read guard
+    /// (taking a second one could deadlock behind a waiting writer).
+    pub fn segment_status_in(&self, live: &LiveState, id: &str) -> Option<SegmentStatus> {
+        Some(crate::backfill::segment_status(live.segment_readiness(id)?, &self.backfills))
     }
 
     /// Whether stored messages are compressed yet.
@@ -395,10 +448,17 @@ impl Engine {
         if let Some(ticker) = self.ticker.lock().take() {
             let _ = ticker.join();
         }
+        // A running backfill sees `stopping` and gives up; it is redone at the next start-up,
+        // which rebuilds the index from the log.
         drop(self.sender.lock().take());
         if let Some(handle) = self.writer.lock().take() {
             if handle.join().is_err() {
                 tracing::error!("the writer thread panicked during shutdown");
+            }
+        }
+        if let Some(handle) = self.backfiller.lock().take() {
+            if handle.join().is_err() {
+                tracing::error!("the backfill thread panicked during shutdown");
             }
         }
     }
@@ -502,22 +562,6 @@ impl DictionaryTrainer {
     }
 }
 
-fn save_and_backfill(
-    live: &mut LiveState,
-    facts: &mut FactBatch,
-    reader: &SqliteReader,
-    definition: regard_core::segments::SegmentDefinition,
-    definition_json: String,
-    at_ms: i64,
-) -> Result<u32, StoreError> {
-    let version = live.save_segment(definition, definition_json, at_ms, facts);
-    if let Some((slot, names)) = live.take_pending_backfill() {
-        backfill_names(live, reader, &names)?;
-        live.refresh_segment_for_everyone(slot, at_ms, facts);
-    }
-    Ok(version)
-}
-
 /// Boxes a typed change for the writer, with the slot its result lands in.
 fn boxed_change<T: Send + 'static>(
     change: impl FnOnce(&mut LiveState, &mut FactBatch) -> T + Send + 'static,
@@ -558,41 +602,165 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// Reads the stored history of the given event names into the segment index, through the
-/// read connections. `visit` gets the events whose names the index counts.
-fn backfill_names(
-    state: &mut LiveState,
-    reader: &SqliteReader,
-    names: &[(String, Vec<u32>)],
-) -> Result<u64, StoreError> {
-    if names.is_empty() {
-        return Ok(0);
+/// Sends a command to the writer from a non-async thread and waits for its answer.
+fn submit_blocking<T>(
+    queue: &Mutex<Option<mpsc::Sender<Command>>>,
+    make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
+) -> Result<T, EngineError> {
+    let sender = queue.lock().clone().ok_or_else(|| EngineError::Stopped("shut down".into()))?;
+    let (reply, answer) = oneshot::channel();
+    sender.blocking_send(make(reply)).map_err(|_| EngineError::Stopped("writer gone".into()))?;
+    drop(sender);
+    match answer.blocking_recv() {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(fault)) => Err(EngineError::Stopped(fault)),
+        Err(_) => Err(EngineError::Stopped("writer gone".into())),
     }
-    let wanted: Vec<String> = names.iter().map(|(name, _)| name.clone()).collect();
-    reader.scan_events(&wanted, &mut |profile_id, name, timestamp_ms, raw| {
-        let Some(name) = name else { return };
-        let Some((_, numbers)) = names.iter().find(|(n, _)| n == name) else { return };
-        let properties = match serde_json::from_str::<serde_json::Value>(raw) {
-            Ok(serde_json::Value::Object(mut message)) => match message.remove("properties") {
-                Some(serde_json::Value::Object(properties)) => properties,
-                _ => serde_json::Map::new(),
-            },
-            _ => serde_json::Map::new(),
-        };
-        state.index_history_event(profile_id, name, timestamp_ms, &properties, numbers);
-    })
 }
 
-/// Rebuilds the segment index from the event log at start-up and computes every membership.
-/// The membership-change log is not rewritten: nothing changed, the state was only rebuilt.
-fn rebuild_segment_index(state: &mut LiveState, reader: &SqliteReader) -> Result<(), StoreError> {
-    let names = state.indexed_event_names();
-    backfill_names(state, reader, &names)?;
-    while state.take_pending_backfill().is_some() {}
-    state.refresh_all_segments(now_ms(), &mut FactBatch::default());
+/// Runs a change in the writer from a non-async thread that is not the engine's owner (the
+/// backfill thread).
+fn apply_via<T: Send + 'static>(
+    queue: &Mutex<Option<mpsc::Sender<Command>>>,
+    change: impl FnOnce(&mut LiveState, &mut FactBatch) -> T + Send + 'static,
+) -> Result<T, EngineError> {
+    let (boxed, slot) = boxed_change(change);
+    submit_blocking(queue, |reply| Command::Apply(boxed, reply))?;
+    take_result(&slot)
+}
+
+/// Rebuilds the segment index from the event log at start-up, with the same parallel scan as
+/// a backfill, and computes every membership. The membership-change log is not rewritten:
+/// nothing changed, the state was only rebuilt. A backfill cut short by a crash or a shutdown
+/// is thereby redone.
+fn rebuild_segment_index(state: &mut LiveState, config: &EngineConfig, decoders: &Decoders) -> Result<(), StoreError> {
+    let request = state.rebuild_request();
+    let catalog = if request.needs_catalog() { state.catalog_category_paths() } else { FxHashMap::default() };
+    let matcher = BackfillMatcher::new(&[request], catalog);
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let signals = crate::backfill::scan_history(
+        &config.data_dir,
+        decoders,
+        &matcher,
+        config.backfill_threads,
+        &JobProgress::default(),
+        &never,
+    )?;
+    let now = now_ms();
+    state.load_signals(&signals, now);
+    state.refresh_all_segments(now, &mut FactBatch::default());
     Ok(())
 }
 
+/// What the backfill thread works with.
+struct BackfillContext {
+    data_dir: PathBuf,
+    threads: usize,
+    decoders: Arc<Decoders>,
+    backfills: Arc<BackfillProgress>,
+    writer: WriterQueue,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Profiles whose memberships one writer step recomputes after a backfill: small enough that
+/// ingestion never waits long, since each chunk is one change among the writer's groups.
+const REFRESH_CHUNK: u64 = 20_000;
+
+/// The backfill thread: takes the requests the writer hands over after committing the saves
+/// that made them, reads their history from the log (several requests that arrive together
+/// share one pass), and sends what it found back to the writer to merge. Memberships are then
+/// recomputed in chunks of profiles, and the segments marked ready.
+fn run_backfills(requests: std::sync::mpsc::Receiver<BackfillWork>, context: BackfillContext) {
+    while let Ok(first) = requests.recv() {
+        // Saves arriving together (a CLI saving several files, a script) share one pass.
+        std::thread::sleep(Duration::from_millis(20));
+        let mut batch = vec![first];
+        while let Ok(more) = requests.try_recv() {
+            batch.push(more);
+        }
+        if context.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let jobs: Vec<u64> = batch.iter().map(|w| w.request.job).collect();
+        let mut catalog: FxHashMap<String, Vec<String>> = FxHashMap::default();
+        for work in &mut batch {
+            catalog.extend(work.catalog.take().unwrap_or_default());
+        }
+        let requests_now: Vec<BackfillRequest> = batch.into_iter().map(|w| w.request).collect();
+        let matcher = BackfillMatcher::new(&requests_now, catalog);
+        let started = Instant::now();
+        let pass = context.backfills.start(&jobs, matcher.upto_seq(), now_ms());
+        let scan = crate::backfill::scan_history(
+            &context.data_dir,
+            &context.decoders,
+            &matcher,
+            context.threads,
+            &pass,
+            &context.stopping,
+        );
+        if context.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let signals = match scan {
+            Ok(signals) => signals,
+            Err(error) => {
+                let message = format!("reading the event log failed: {error}");
+                tracing::error!(?jobs, %message, "segment backfill failed");
+                crate::backfill::finish(&pass, true, now_ms());
+                let failed = jobs.clone();
+                if apply_via(&context.writer, move |live, _| live.fail_backfill(&failed, &message, now_ms())).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let scanned_in = started.elapsed();
+        let n_signals = signals.len();
+        crate::backfill::merging(&pass);
+        if finish_backfill(&context, &jobs, signals).is_err() {
+            // The writer stopped: the next start-up rebuilds everything from the log.
+            return;
+        }
+        crate::backfill::finish(&pass, false, now_ms());
+        tracing::info!(
+            ?jobs,
+            events = matcher.upto_seq(),
+            matches = n_signals,
+            scan_ms = scanned_in.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "segment backfill done"
+        );
+    }
+}
+
+/// Merges a backfill's signals in the writer, recomputes the segments it completes for every
+/// profile in chunks, and marks them ready.
+fn finish_backfill(
+    context: &BackfillContext,
+    jobs: &[u64],
+    signals: Vec<regard_core::segments::backfill::BackfillSignal>,
+) -> Result<(), EngineError> {
+    let merged_jobs = jobs.to_vec();
+    let slots = apply_via(&context.writer, move |live, _| live.merge_backfill(&merged_jobs, &signals))?;
+    if !slots.is_empty() {
+        let slots = Arc::new(slots);
+        let mut from = 0;
+        loop {
+            let (chunk, to) = (Arc::clone(&slots), from + REFRESH_CHUNK);
+            let more = apply_via(&context.writer, move |live, facts| {
+                live.refresh_profiles(&chunk, from, to, now_ms(), facts)
+            })?;
+            if !more {
+                break;
+            }
+            from = to;
+        }
+    }
+    apply_via(&context.writer, |live, _| live.complete_backfill(now_ms()))?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_writer(
     mut store: SqliteStore,
     state: Arc<RwLock<LiveState>>,
@@ -600,11 +768,14 @@ fn run_writer(
     mut receiver: mpsc::Receiver<Command>,
     max_group: usize,
     codec: CurrentCodec,
+    backfill_sender: std::sync::mpsc::Sender<BackfillWork>,
+    backfills: Arc<BackfillProgress>,
 ) {
     let mut trainer = DictionaryTrainer::new(codec.is_trained());
     let mut facts = FactBatch::default();
     let mut group: Vec<Command> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut backfill_work: Vec<BackfillWork> = Vec::new();
     while let Some(first) = receiver.blocking_recv() {
         let mut weight = first.weight();
         group.push(first);
@@ -626,6 +797,12 @@ fn run_writer(
             for command in &mut group {
                 outcomes.push(apply(&mut live, command, &mut facts));
             }
+            if live.has_backfill_requests() {
+                for request in live.take_backfill_requests() {
+                    let catalog = request.needs_catalog().then(|| live.catalog_category_paths());
+                    backfill_work.push(BackfillWork { request, catalog });
+                }
+            }
         }
         let result = store.commit(&facts);
         stats.commit_latency.record(started.elapsed());
@@ -644,6 +821,13 @@ fn run_writer(
                 }
                 facts.clear();
                 trainer.finish(&mut store, &codec);
+                // Only now is every event up to each request's `upto_seq` readable.
+                for work in backfill_work.drain(..) {
+                    backfills.queue(work.request.job, work.request.upto_seq());
+                    if backfill_sender.send(work).is_err() {
+                        tracing::error!("the backfill thread is gone; backfills wait for the next start-up");
+                    }
+                }
             }
             Err(fault) => {
                 let message = format!("commit failed: {fault}; restart to rebuild state from disk");
@@ -736,6 +920,7 @@ mod tests {
     use super::*;
     use regard_core::consent::ConsentMode;
     use regard_core::message::{MessageContext, MessageKind};
+    use regard_core::segments::SegmentDefinition;
 
     fn track(id: &str, anonymous_id: &str) -> Message {
         Message {
@@ -835,6 +1020,66 @@ mod tests {
         let live = engine.state();
         let saved = live.segment("buyers").expect("segment replayed");
         assert_eq!((saved.version, saved.updated_ms), (2, 6));
+    }
+
+    fn order(id: &str, user: &str, at_ms: i64) -> Message {
+        Message {
+            name: Some("Order Completed".into()),
+            timestamp_ms: at_ms,
+            received_at_ms: at_ms,
+            user_id: Some(user.into()),
+            ..track(id, &format!("anon-{user}"))
+        }
+    }
+
+    fn wait_ready(engine: &Engine, id: &str) -> SegmentStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = engine.segment_status(id).expect("segment");
+            if status.state != crate::backfill::SegmentState::Backfilling || Instant::now() > deadline {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn purchases(engine: &Engine, user: &str) -> String {
+        let live = engine.state();
+        let id = live.find_profile(user).expect("profile").id;
+        regard_core::segments::explain(&live.segment_reasons(id, "loyal", now_ms()).expect("reasons")[0])
+    }
+
+    #[test]
+    fn a_backfill_runs_beside_ingestion_counts_each_event_once_and_is_redone_after_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let json = r#"{"id": "loyal", "name": "Loyal", "purpose": "email", "condition": {"purchases": {"count": {"gte": 2005}}}}"#;
+        let now = now_ms();
+        {
+            let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("open");
+            let history: Vec<Message> = (0..2_000).map(|i| order(&format!("h{i}"), "x", now - 1_000_000 + i)).collect();
+            engine.ingest_blocking(history).expect("ingest");
+            let definition = SegmentDefinition::parse_str(json).expect("valid");
+            engine.save_segments_blocking(vec![(definition, json.to_owned())], now).expect("save");
+            // Ingestion goes on while the history is read; these five are counted live.
+            let live: Vec<Message> = (0..5).map(|i| order(&format!("l{i}"), "x", now - 10 + i)).collect();
+            assert_eq!(engine.ingest_blocking(live).expect("ingest").stored, 5);
+            let status = wait_ready(&engine, "loyal");
+            assert!(status.is_ready(), "{status:?}");
+            assert_eq!((status.scanned, status.total), (2_000, 2_000));
+            assert_eq!(purchases(&engine, "x"), "You have made 2005 purchases.");
+            assert!(engine.state().is_member(engine.state().find_profile("x").expect("x").id, "loyal"));
+            // Saved and shut down at once: the backfill is abandoned...
+            let other = json.replace("loyal", "loyal-again");
+            let definition = SegmentDefinition::parse_str(&other).expect("valid");
+            engine.save_segments_blocking(vec![(definition, other)], now).expect("save");
+        }
+        // ...and the start-up rebuild reads the whole history for every segment.
+        let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("reopen");
+        for id in ["loyal", "loyal-again"] {
+            let status = engine.segment_status(id).expect("segment");
+            assert!(status.is_ready() && status.saved_ms.is_none(), "{id}: {status:?}");
+        }
+        assert_eq!(purchases(&engine, "x"), "You have made 2005 purchases.");
     }
 
     #[test]

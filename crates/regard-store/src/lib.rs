@@ -9,7 +9,9 @@
 //! Threading rule: only the writer thread writes to the database or takes the live state's
 //! write lock.
 
+pub mod backfill;
 pub mod codec;
+pub mod content;
 pub mod engine;
 pub mod segments;
 pub mod sqlite;

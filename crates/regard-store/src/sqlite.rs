@@ -41,6 +41,9 @@ pub enum StoreError {
         /// Newest known version.
         supported: i64,
     },
+    /// A thread or channel of the store failed (the decision log writer, for instance).
+    #[error("store I/O: {0}")]
+    Io(String),
 }
 
 impl StoreError {
@@ -130,6 +133,9 @@ CREATE TABLE segment_changes (
     entered INTEGER NOT NULL, at_ms INTEGER NOT NULL
 );
 "#,
+    // v3: the product a product event is about, for "recently viewed" and recommendations
+    // without decoding messages. Rows stored before it have NULL.
+    "ALTER TABLE events ADD COLUMN product_id TEXT;",
 ];
 
 fn configure(connection: &Connection, sync: SyncMode) -> Result<(), StoreError> {
@@ -207,8 +213,8 @@ impl SqliteStore {
         let tx = self.connection.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO events (seq, profile_id, kind, name, message_id, ts_ms, received_ms, codec, raw)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO events (seq, profile_id, kind, name, message_id, ts_ms, received_ms, codec, raw, product_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             for e in &facts.events {
                 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -227,7 +233,8 @@ impl SqliteStore {
                     e.timestamp_ms,
                     e.received_at_ms,
                     codec,
-                    raw
+                    raw,
+                    e.product_id
                 ])?;
             }
             let mut insert = tx.prepare_cached("INSERT INTO receipts (message_id, received_ms) VALUES (?1, ?2)")?;
@@ -359,14 +366,17 @@ impl SqliteStore {
         while let Some(row) = rows.next()? {
             state.replay_consent(&consent_from_row(row)?);
         }
-        let mut rows =
-            c.prepare("SELECT seq, profile_id, kind, name, message_id, ts_ms, received_ms FROM events ORDER BY seq")?;
+        let mut rows = c.prepare(
+            "SELECT seq, profile_id, kind, name, message_id, ts_ms, received_ms, product_id FROM events ORDER BY seq",
+        )?;
         let mut rows = rows.query([])?;
         while let Some(row) = rows.next()? {
             let code: u8 = row.get(2)?;
             let kind = MessageKind::from_code(code).ok_or_else(|| corrupt("events", format!("kind {code}")))?;
             let name: Option<&str> = row.get_ref(3)?.as_str_or_null().map_err(|e| corrupt("events", e.to_string()))?;
             let message_id: &str = row.get_ref(4)?.as_str().map_err(|e| corrupt("events", e.to_string()))?;
+            let product_id: Option<&str> =
+                row.get_ref(7)?.as_str_or_null().map_err(|e| corrupt("events", e.to_string()))?;
             state.replay_event(&StoredEventColumns {
                 seq: row.get::<_, i64>(0)? as u64,
                 profile_id: row.get::<_, i64>(1)? as ProfileId,
@@ -375,6 +385,7 @@ impl SqliteStore {
                 message_id,
                 timestamp_ms: row.get(5)?,
                 received_at_ms: row.get(6)?,
+                product_id,
             });
             stats.events += 1;
             if stats.events % 100_000 == 0 {

@@ -320,7 +320,13 @@ impl PropertyFilter {
     /// Whether an event's properties pass this filter. Offered so that every caller matches
     /// events the same way.
     pub fn matches(&self, properties: &serde_json::Map<String, Value>) -> bool {
-        let actual = match properties.get(&self.property) {
+        self.matches_value(properties.get(&self.property))
+    }
+
+    /// Whether the filtered property's value (`None` when the event lacks it) passes: for
+    /// callers that read only the properties filters name.
+    pub fn matches_value(&self, actual: Option<&Value>) -> bool {
+        let actual = match actual {
             Some(Value::Null) | None => return false,
             Some(actual) => actual,
         };

@@ -7,6 +7,8 @@
 //! starts with no new event (an old view leaving its window, a quiet period ending, a birthday
 //! coming near), so it can schedule a re-check instead of rescanning everyone.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::definition::{
@@ -31,6 +33,20 @@ pub trait SegmentFacts: ScoreSource {
     fn trait_value(&self, name: &str) -> Option<Value>;
     /// The timestamps (Unix ms, any order) of every event of the person that matches `event`.
     fn matching_events(&self, event: &EventMatch) -> Vec<i64>;
+    /// [`SegmentFacts::matching_events`], borrowed when the implementation keeps the times: the
+    /// evaluator calls this, so an index answers without copying on the ingest hot path. The
+    /// default copies.
+    fn matching_times(&self, event: &EventMatch) -> Cow<'_, [i64]> {
+        Cow::Owned(self.matching_events(event))
+    }
+    /// [`SegmentFacts::matching_times`] for the `leaf`-th event match of the condition being
+    /// evaluated (numbered from 0 in document order, a sequence counting two), so an index
+    /// that numbered the leaves when the segment was saved needs no lookup by value. The
+    /// default ignores the number.
+    fn leaf_times(&self, leaf: usize, event: &EventMatch) -> Cow<'_, [i64]> {
+        let _ = leaf;
+        self.matching_times(event)
+    }
     /// Whether this is the person's first visit.
     fn visitor_kind(&self) -> VisitorKind;
     /// A field of the current visit's context.
@@ -161,9 +177,159 @@ const MAX_CANDIDATES: usize = 4096;
 /// whether it does: the cheap bound a real-time index schedules its next look at. Checking early
 /// is harmless; the index re-evaluates then and schedules again.
 pub fn next_check_ms(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64) -> Option<i64> {
-    let mut candidates = Vec::new();
-    collect_candidates(condition, facts, now_ms, &mut candidates);
-    candidates.into_iter().filter(|t| *t > now_ms).min()
+    // A running minimum rather than a list: this runs for every segment an event touches.
+    let mut earliest: Option<i64> = None;
+    collect_candidates(condition, facts, now_ms, &mut |t| {
+        if t > now_ms && earliest.is_none_or(|e| t < e) {
+            earliest = Some(t);
+        }
+    });
+    earliest
+}
+
+/// Whether the person behind `facts` is in the segment at `now_ms`: the same answer as
+/// [`evaluate`]`(..).member`, without gathering reasons or allocating. The real-time index
+/// calls it for every segment an event can change; explanations are built on request.
+pub fn evaluate_membership(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64) -> bool {
+    member(condition, facts, now_ms, &mut 0)
+}
+
+/// How many event-match leaves a condition has, in the numbering of [`SegmentFacts::leaf_times`].
+pub fn leaf_count(condition: &Condition) -> usize {
+    match condition {
+        Condition::All(children) | Condition::Any(children) => children.iter().map(leaf_count).sum(),
+        Condition::Not(child) => leaf_count(child),
+        Condition::Event(_)
+        | Condition::Catalog(_)
+        | Condition::Never(_)
+        | Condition::NotWithinDays(_)
+        | Condition::Purchases(_) => 1,
+        Condition::Sequence(_) => 2,
+        Condition::Trait(_)
+        | Condition::Visitor(_)
+        | Condition::Context(_)
+        | Condition::Segment(_)
+        | Condition::Score(_) => 0,
+    }
+}
+
+/// Takes the next leaf number.
+fn next_leaf(leaf: &mut usize) -> usize {
+    *leaf += 1;
+    *leaf - 1
+}
+
+fn member(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64, leaf: &mut usize) -> bool {
+    match condition {
+        Condition::All(children) | Condition::Any(children) => {
+            let wanted = matches!(condition, Condition::Any(_));
+            for (i, child) in children.iter().enumerate() {
+                if member(child, facts, now_ms, leaf) == wanted {
+                    // Decided: the leaves of the children not looked at keep their numbers.
+                    *leaf += children[i + 1..].iter().map(leaf_count).sum::<usize>();
+                    return wanted;
+                }
+            }
+            !wanted
+        }
+        Condition::Not(child) => !member(child, facts, now_ms, leaf),
+        Condition::Trait(condition) => {
+            let value = facts.trait_value(&condition.name).filter(|v| !v.is_null());
+            if let TraitTest::BirthdayWithinDays(days) = condition.test {
+                let days_until = value.as_ref().and_then(|v| v.as_str()).and_then(|b| days_until_birthday(b, now_ms));
+                return days_until.is_some_and(|(d, _)| d <= i64::from(days));
+            }
+            trait_holds(&condition.test, value.as_ref())
+        }
+        Condition::Event(condition) => counted_in_window(
+            &facts.leaf_times(next_leaf(leaf), &condition.event),
+            condition.window,
+            now_ms,
+            condition.count,
+            condition.min_distinct_days,
+        ),
+        Condition::Catalog(condition) => counted_in_window(
+            &facts.leaf_times(next_leaf(leaf), &condition.event),
+            condition.window,
+            now_ms,
+            condition.count,
+            condition.min_distinct_days,
+        ),
+        Condition::Never(condition) => {
+            !facts.leaf_times(next_leaf(leaf), &condition.event).iter().any(|t| condition.window.contains(*t, now_ms))
+        }
+        Condition::NotWithinDays(condition) => {
+            let last_ms = latest_in(&facts.leaf_times(next_leaf(leaf), &condition.event), Window::Ever, now_ms);
+            let quiet_ms = i64::from(condition.days) * DAY_MS;
+            last_ms.is_some_and(|last| last <= now_ms.saturating_sub(quiet_ms))
+        }
+        Condition::Sequence(condition) => {
+            let (first_leaf, then_leaf) = (next_leaf(leaf), next_leaf(leaf));
+            let first_ms = latest_in(&facts.leaf_times(first_leaf, &condition.first), condition.first_window, now_ms);
+            let Some(first_ms) = first_ms else {
+                return false;
+            };
+            !facts.leaf_times(then_leaf, &condition.then_never).iter().any(|t| *t > first_ms && *t <= now_ms)
+        }
+        Condition::Purchases(condition) => {
+            let times = facts.leaf_times(next_leaf(leaf), &PurchasesCondition::event_match());
+            let counted = times.iter().filter(|t| **t <= now_ms && condition.window.contains(**t, now_ms)).count();
+            let last_ms = latest_in(&times, Window::Ever, now_ms);
+            let mut holds = condition.count.holds(counted);
+            if let Some(days) = condition.last_before_days {
+                holds &= last_ms.is_some_and(|last| now_ms - last >= i64::from(days) * DAY_MS);
+            }
+            if let Some(days) = condition.last_within_days {
+                holds &= last_ms.is_some_and(|last| now_ms - last < i64::from(days) * DAY_MS);
+            }
+            holds
+        }
+        Condition::Visitor(kind) => facts.visitor_kind() == *kind,
+        Condition::Context(condition) => facts
+            .context(condition.field)
+            .as_deref()
+            .is_some_and(|v| condition.values.iter().any(|wanted| wanted.trim().eq_ignore_ascii_case(v.trim()))),
+        Condition::Segment(id) => facts.is_member(id),
+        Condition::Score(condition) => {
+            facts.score(&condition.name).filter(|v| v.is_finite()).is_some_and(|v| condition.holds(v))
+        }
+    }
+}
+
+/// The latest of `times` inside the window at `now_ms`.
+fn latest_in(times: &[i64], window: Window, now_ms: i64) -> Option<i64> {
+    times.iter().copied().filter(|t| window.contains(*t, now_ms)).max()
+}
+
+/// Whether the times inside the window satisfy the count bound and the distinct-days guard,
+/// without copying them when they are already in order (as an index keeps them).
+fn counted_in_window(
+    times: &[i64],
+    window: Window,
+    now_ms: i64,
+    count: super::definition::CountBound,
+    min_distinct_days: Option<u32>,
+) -> bool {
+    let in_window = times.iter().filter(|t| window.contains(**t, now_ms)).count();
+    if !count.holds(in_window) {
+        return false;
+    }
+    let Some(min_days) = min_distinct_days else {
+        return true;
+    };
+    if times.is_sorted() {
+        let mut days = 0usize;
+        let mut previous: Option<i64> = None;
+        for day in times.iter().filter(|t| window.contains(**t, now_ms)).map(|t| t.div_euclid(DAY_MS)) {
+            if previous != Some(day) {
+                days += 1;
+                previous = Some(day);
+            }
+        }
+        days >= min_days as usize
+    } else {
+        enough_days(&in_window_sorted(times, window, now_ms), Some(min_days))
+    }
 }
 
 /// The earliest instant after `now_ms` at which membership changes if no new event arrives, or
@@ -171,7 +337,7 @@ pub fn next_check_ms(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i6
 /// now: the engine re-evaluates dependants when a referenced segment changes.
 pub fn next_change_ms(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64) -> Option<i64> {
     let mut candidates = Vec::new();
-    collect_candidates(condition, facts, now_ms, &mut candidates);
+    collect_candidates(condition, facts, now_ms, &mut |t| candidates.push(t));
     candidates.retain(|t| *t > now_ms);
     candidates.sort_unstable();
     candidates.dedup();
@@ -219,31 +385,30 @@ fn eval(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64, path: &str
             holds
         }
         Condition::Event(condition) => {
-            let times = in_window(facts.matching_events(&condition.event), condition.window, now_ms);
+            let times = in_window_sorted(&facts.matching_times(&condition.event), condition.window, now_ms);
             observe(events_detail(&condition.event, &times, condition.window));
             condition.count.holds(times.len()) && enough_days(&times, condition.min_distinct_days)
         }
         Condition::Catalog(condition) => {
-            let times = in_window(facts.matching_events(&condition.event), condition.window, now_ms);
+            let times = in_window_sorted(&facts.matching_times(&condition.event), condition.window, now_ms);
             observe(events_detail(&condition.event, &times, condition.window));
             condition.count.holds(times.len()) && enough_days(&times, condition.min_distinct_days)
         }
         Condition::Never(condition) => {
-            let times = in_window(facts.matching_events(&condition.event), condition.window, now_ms);
+            let times = in_window_sorted(&facts.matching_times(&condition.event), condition.window, now_ms);
             observe(events_detail(&condition.event, &times, condition.window));
             times.is_empty()
         }
         Condition::NotWithinDays(condition) => {
-            let last_ms = in_window(facts.matching_events(&condition.event), Window::Ever, now_ms).last().copied();
+            let last_ms = latest_in(&facts.matching_times(&condition.event), Window::Ever, now_ms);
             observe(ReasonDetail::LastEvent { event: condition.event.name.clone(), last_ms });
             let quiet_ms = i64::from(condition.days) * DAY_MS;
             last_ms.is_some_and(|last| last <= now_ms.saturating_sub(quiet_ms))
         }
         Condition::Sequence(condition) => {
-            let first_ms =
-                in_window(facts.matching_events(&condition.first), condition.first_window, now_ms).last().copied();
+            let first_ms = latest_in(&facts.matching_times(&condition.first), condition.first_window, now_ms);
             let followed = first_ms.is_some_and(|first| {
-                facts.matching_events(&condition.then_never).iter().any(|t| *t > first && *t <= now_ms)
+                facts.matching_times(&condition.then_never).iter().any(|t| *t > first && *t <= now_ms)
             });
             observe(ReasonDetail::Sequence {
                 first_event: condition.first.name.clone(),
@@ -254,7 +419,7 @@ fn eval(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64, path: &str
             first_ms.is_some() && !followed
         }
         Condition::Purchases(condition) => {
-            let all = in_window(facts.matching_events(&PurchasesCondition::event_match()), Window::Ever, now_ms);
+            let all = in_window_sorted(&facts.matching_times(&PurchasesCondition::event_match()), Window::Ever, now_ms);
             let counted = all.iter().filter(|t| condition.window.contains(**t, now_ms)).count();
             observe(ReasonDetail::PurchaseCount { count: counted, window: condition.window });
             let last_ms = all.last().copied();
@@ -320,10 +485,10 @@ fn trait_holds(test: &TraitTest, value: Option<&Value>) -> bool {
 }
 
 /// The matching times that lie in the window at `now_ms`, ascending.
-fn in_window(mut times: Vec<i64>, window: Window, now_ms: i64) -> Vec<i64> {
-    times.retain(|t| window.contains(*t, now_ms));
-    times.sort_unstable();
-    times
+fn in_window_sorted(times: &[i64], window: Window, now_ms: i64) -> Vec<i64> {
+    let mut inside: Vec<i64> = times.iter().copied().filter(|t| window.contains(*t, now_ms)).collect();
+    inside.sort_unstable();
+    inside
 }
 
 fn enough_days(sorted_times: &[i64], min_distinct_days: Option<u32>) -> bool {
@@ -380,43 +545,63 @@ fn utc_day(date: jiff::civil::Date) -> Option<i64> {
 
 /// Instants at which some leaf's truth may change: events leaving or entering windows, quiet
 /// periods ending, birthday windows opening and closing.
-fn collect_candidates(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64, out: &mut Vec<i64>) {
-    let window_edges = |times: Vec<i64>, window: Window, out: &mut Vec<i64>| {
-        for t in times {
+fn collect_candidates(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64, out: &mut dyn FnMut(i64)) {
+    candidates_at(condition, facts, now_ms, &mut 0, out);
+}
+
+fn candidates_at(
+    condition: &Condition,
+    facts: &dyn SegmentFacts,
+    now_ms: i64,
+    leaf: &mut usize,
+    out: &mut dyn FnMut(i64),
+) {
+    let window_edges = |times: &[i64], window: Window, out: &mut dyn FnMut(i64)| {
+        for &t in times {
             // An event dated in the future enters every window when its time comes.
-            out.push(t);
+            out(t);
             if let Some(length_ms) = window.sliding_ms() {
-                out.push(t.saturating_add(length_ms));
+                out(t.saturating_add(length_ms));
             }
         }
     };
     match condition {
         Condition::All(children) | Condition::Any(children) => {
             for child in children {
-                collect_candidates(child, facts, now_ms, out);
+                candidates_at(child, facts, now_ms, leaf, out);
             }
         }
-        Condition::Not(child) => collect_candidates(child, facts, now_ms, out),
-        Condition::Event(condition) => window_edges(facts.matching_events(&condition.event), condition.window, out),
-        Condition::Catalog(condition) => window_edges(facts.matching_events(&condition.event), condition.window, out),
-        Condition::Never(condition) => window_edges(facts.matching_events(&condition.event), condition.window, out),
+        Condition::Not(child) => candidates_at(child, facts, now_ms, leaf, out),
+        Condition::Event(condition) => {
+            window_edges(&facts.leaf_times(next_leaf(leaf), &condition.event), condition.window, out)
+        }
+        Condition::Catalog(condition) => {
+            window_edges(&facts.leaf_times(next_leaf(leaf), &condition.event), condition.window, out)
+        }
+        Condition::Never(condition) => {
+            window_edges(&facts.leaf_times(next_leaf(leaf), &condition.event), condition.window, out)
+        }
         Condition::NotWithinDays(condition) => {
             let quiet_ms = i64::from(condition.days) * DAY_MS;
-            for t in facts.matching_events(&condition.event) {
-                out.push(t);
-                out.push(t.saturating_add(quiet_ms));
+            for &t in facts.leaf_times(next_leaf(leaf), &condition.event).iter() {
+                out(t);
+                out(t.saturating_add(quiet_ms));
             }
         }
         Condition::Sequence(condition) => {
-            window_edges(facts.matching_events(&condition.first), condition.first_window, out);
-            out.extend(facts.matching_events(&condition.then_never));
+            window_edges(&facts.leaf_times(next_leaf(leaf), &condition.first), condition.first_window, out);
+            for &t in facts.leaf_times(next_leaf(leaf), &condition.then_never).iter() {
+                out(t);
+            }
         }
         Condition::Purchases(condition) => {
-            let times = facts.matching_events(&PurchasesCondition::event_match());
+            let times = facts.leaf_times(next_leaf(leaf), &PurchasesCondition::event_match());
             for days in [condition.last_before_days, condition.last_within_days].into_iter().flatten() {
-                out.extend(times.iter().map(|t| t.saturating_add(i64::from(days) * DAY_MS)));
+                for &t in times.iter() {
+                    out(t.saturating_add(i64::from(days) * DAY_MS));
+                }
             }
-            window_edges(times, condition.window, out);
+            window_edges(&times, condition.window, out);
         }
         Condition::Trait(condition) => {
             if let TraitTest::BirthdayWithinDays(days) = condition.test {
@@ -424,8 +609,8 @@ fn collect_candidates(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i
                 if let Some((_, anniversary_day)) =
                     birthday.as_ref().and_then(Value::as_str).and_then(|b| days_until_birthday(b, now_ms))
                 {
-                    out.push((anniversary_day - i64::from(days)) * DAY_MS);
-                    out.push((anniversary_day + 1) * DAY_MS);
+                    out((anniversary_day - i64::from(days)) * DAY_MS);
+                    out((anniversary_day + 1) * DAY_MS);
                 }
             }
         }

@@ -79,6 +79,11 @@ fn check(json: &str, person: &Person, member: bool, sentences: &[&str], next_cha
     let condition = condition(json);
     let evaluation = evaluate(&condition, person, now_ms());
     assert_eq!(evaluation.member, member, "membership for {json}");
+    assert_eq!(evaluate_membership(&condition, person, now_ms()), member, "the fast path agrees for {json}");
+    if let Some(change) = next_change {
+        let check = next_check_ms(&condition, person, now_ms());
+        assert!(check.is_some_and(|c| c <= change), "a check is scheduled by the change for {json}: {check:?}");
+    }
     let explained: Vec<String> = evaluation.reasons.iter().map(explain).collect();
     assert_eq!(explained, sentences, "explanations for {json}");
     assert_eq!(next_change_ms(&condition, person, now_ms()), next_change, "next change for {json}");

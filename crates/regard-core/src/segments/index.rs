@@ -11,6 +11,7 @@ use std::collections::BinaryHeap;
 use rustc_hash::FxHashMap;
 
 use super::definition::{Condition, EventMatch, PurchasesCondition};
+use super::matcher::NameMatches;
 use crate::consent::ConsentPurpose;
 use crate::facts::ProfileId;
 
@@ -30,23 +31,61 @@ pub struct IndexedSegment {
     pub uses_traits: bool,
     /// Whether it tests the visitor kind (re-evaluated on every stored event).
     pub uses_visitor: bool,
+    /// The condition, kept here so that re-evaluating after an event needs no lookup by id.
+    pub condition: Condition,
+    /// The match number of each event-match leaf of the condition, in the evaluator's leaf
+    /// numbering (see [`crate::segments::SegmentFacts::leaf_times`]).
+    pub leaf_matches: Vec<u32>,
+}
+
+/// How much of the stored history an event match's signals cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchHistory {
+    /// Every stored event is indexed.
+    Complete,
+    /// Events after `upto_seq` are indexed as they are stored; those up to it are being read
+    /// from the event log by backfill `job`.
+    Backfilling {
+        /// The backfill reading the older events.
+        job: u64,
+        /// The last event seq the backfill reads (the log's end when the match was added).
+        upto_seq: u64,
+    },
+    /// Reading the older events failed: only events after `upto_seq` are indexed. Saving a
+    /// segment that counts the match again retries.
+    Failed {
+        /// The last event seq a new backfill must read.
+        upto_seq: u64,
+    },
 }
 
 /// The index. Owned by the live state.
 #[derive(Debug, Default)]
 pub struct SegmentIndex {
     matches: Vec<EventMatch>,
-    matches_by_name: FxHashMap<String, Vec<u32>>,
+    history: Vec<MatchHistory>,
+    by_name: FxHashMap<String, NameMatches>,
     slots: Vec<String>,
-    segments: FxHashMap<SegmentSlot, IndexedSegment>,
-    signals: FxHashMap<ProfileId, Vec<(u32, Vec<i64>)>>,
-    members: FxHashMap<ProfileId, Vec<SegmentSlot>>,
-    sizes: FxHashMap<SegmentSlot, usize>,
+    segments: Vec<Option<IndexedSegment>>,
+    /// Everything the index keeps per profile, in one entry: an event touches one.
+    profiles: FxHashMap<ProfileId, ProfileEntry>,
+    sizes: Vec<usize>,
     expiry: BinaryHeap<Reverse<(i64, ProfileId)>>,
-    scheduled_at: FxHashMap<ProfileId, i64>,
-    by_match: FxHashMap<u32, Vec<SegmentSlot>>,
+    n_scheduled: usize,
+    by_match: Vec<Vec<SegmentSlot>>,
     visitor_segments: Vec<SegmentSlot>,
     trait_segments: Vec<SegmentSlot>,
+}
+
+/// One profile's part of the index.
+#[derive(Debug, Default)]
+struct ProfileEntry {
+    /// (match number, times of the matching events ascending).
+    signals: Vec<(u32, Vec<i64>)>,
+    /// The segments the profile is in now.
+    members: Vec<SegmentSlot>,
+    /// The pending time-driven check, if any.
+    scheduled_at: Option<i64>,
 }
 
 fn walk(condition: &Condition, matches: &mut Vec<EventMatch>, traits: &mut bool, visitor: &mut bool) {
@@ -72,36 +111,51 @@ fn walk(condition: &Condition, matches: &mut Vec<EventMatch>, traits: &mut bool,
 
 impl SegmentIndex {
     /// Registers (or re-registers after a change) a segment; returns its slot and the match
-    /// numbers that are new to the index, whose history must be backfilled.
+    /// numbers that are new to the index. New matches start [`MatchHistory::Complete`]: at
+    /// start-up the caller reads their history before serving; a save marks them for a
+    /// backfill with [`SegmentIndex::set_history`].
     pub fn register(&mut self, id: &str, purpose: ConsentPurpose, condition: &Condition) -> (SegmentSlot, Vec<u32>) {
         let slot = match self.slots.iter().position(|s| s == id) {
             Some(slot) => slot as SegmentSlot,
             None => {
                 self.slots.push(id.to_owned());
+                self.segments.push(None);
+                self.sizes.push(0);
                 (self.slots.len() - 1) as SegmentSlot
             }
         };
         let (mut wanted, mut uses_traits, mut uses_visitor) = (Vec::new(), false, false);
         walk(condition, &mut wanted, &mut uses_traits, &mut uses_visitor);
         let mut numbers = Vec::new();
+        let mut leaf_matches = Vec::with_capacity(wanted.len());
         let mut new = Vec::new();
         for event in wanted {
-            let number = match self.matches.iter().position(|m| *m == event) {
-                Some(n) => n as u32,
+            let number = match self.match_number(&event) {
+                Some(n) => n,
                 None => {
-                    self.matches.push(event.clone());
-                    let n = (self.matches.len() - 1) as u32;
-                    self.matches_by_name.entry(event.name.clone()).or_default().push(n);
+                    let n = self.matches.len() as u32;
+                    self.by_name.entry(event.name.clone()).or_default().add(n, event.clone());
+                    self.matches.push(event);
+                    self.history.push(MatchHistory::Complete);
+                    self.by_match.push(Vec::new());
                     new.push(n);
                     n
                 }
             };
+            leaf_matches.push(number);
             if !numbers.contains(&number) {
                 numbers.push(number);
             }
         }
-        self.segments
-            .insert(slot, IndexedSegment { id: id.to_owned(), purpose, matches: numbers, uses_traits, uses_visitor });
+        self.segments[slot as usize] = Some(IndexedSegment {
+            id: id.to_owned(),
+            purpose,
+            matches: numbers,
+            uses_traits,
+            uses_visitor,
+            condition: condition.clone(),
+            leaf_matches,
+        });
         self.rebuild_reverse_index();
         (slot, new)
     }
@@ -109,15 +163,16 @@ impl SegmentIndex {
     /// Which segments each match, the visitor kind and traits concern: an event then
     /// re-evaluates only those.
     fn rebuild_reverse_index(&mut self) {
-        self.by_match.clear();
+        self.by_match.iter_mut().for_each(Vec::clear);
         self.visitor_segments.clear();
         self.trait_segments.clear();
-        let mut slots: Vec<SegmentSlot> = self.segments.keys().copied().collect();
-        slots.sort_unstable();
-        for slot in slots {
-            let Some(segment) = self.segments.get(&slot) else { continue };
+        for (slot, segment) in self.segments.iter().enumerate() {
+            let Some(segment) = segment else { continue };
+            let slot = slot as SegmentSlot;
             for number in &segment.matches {
-                self.by_match.entry(*number).or_default().push(slot);
+                if let Some(list) = self.by_match.get_mut(*number as usize) {
+                    list.push(slot);
+                }
             }
             if segment.uses_visitor {
                 self.visitor_segments.push(slot);
@@ -128,12 +183,11 @@ impl SegmentIndex {
         }
     }
 
-    /// The segments an event can change: those counting one of `matched`, and those testing
-    /// the visitor kind when the event opened a visit.
-    pub fn affected_by_event(&self, matched: &[u32], new_visit: bool) -> Vec<SegmentSlot> {
-        let mut out: Vec<SegmentSlot> = Vec::new();
+    /// Appends to `out` the segments an event can change: those counting one of `matched`, and
+    /// those testing the visitor kind when the event opened a visit.
+    pub fn affected_by_event(&self, matched: &[u32], new_visit: bool, out: &mut Vec<SegmentSlot>) {
         for number in matched {
-            for slot in self.by_match.get(number).map(Vec::as_slice).unwrap_or(&[]) {
+            for slot in self.by_match.get(*number as usize).map(Vec::as_slice).unwrap_or(&[]) {
                 if !out.contains(slot) {
                     out.push(*slot);
                 }
@@ -146,7 +200,6 @@ impl SegmentIndex {
                 }
             }
         }
-        out
     }
 
     /// The segments that test traits.
@@ -157,13 +210,13 @@ impl SegmentIndex {
     /// Forgets a deleted segment; returns the profiles that were in it.
     pub fn unregister(&mut self, id: &str) -> Vec<ProfileId> {
         let Some(slot) = self.slot(id) else { return Vec::new() };
-        self.segments.remove(&slot);
-        self.sizes.remove(&slot);
+        self.segments[slot as usize] = None;
+        self.sizes[slot as usize] = 0;
         self.rebuild_reverse_index();
         let mut left = Vec::new();
-        for (profile, slots) in self.members.iter_mut() {
-            if let Some(i) = slots.iter().position(|s| *s == slot) {
-                slots.swap_remove(i);
+        for (profile, entry) in self.profiles.iter_mut() {
+            if let Some(i) = entry.members.iter().position(|s| *s == slot) {
+                entry.members.swap_remove(i);
                 left.push(*profile);
             }
         }
@@ -176,19 +229,24 @@ impl SegmentIndex {
         self.slots.iter().position(|s| s == id).map(|s| s as SegmentSlot)
     }
 
-    /// The registered segments.
+    /// The registered segments, in slot order.
     pub fn segments(&self) -> impl Iterator<Item = (SegmentSlot, &IndexedSegment)> {
-        self.segments.iter().map(|(slot, s)| (*slot, s))
+        self.segments.iter().enumerate().filter_map(|(slot, s)| s.as_ref().map(|s| (slot as SegmentSlot, s)))
     }
 
     /// A registered segment.
     pub fn segment(&self, slot: SegmentSlot) -> Option<&IndexedSegment> {
-        self.segments.get(&slot)
+        self.segments.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    /// The prepared matches of an event name, when some segment counts that name.
+    pub fn name_matches(&self, name: &str) -> Option<&NameMatches> {
+        self.by_name.get(name).filter(|m| !m.is_empty())
     }
 
     /// The event matches for an event name.
-    pub fn matches_for(&self, name: &str) -> &[u32] {
-        self.matches_by_name.get(name).map(Vec::as_slice).unwrap_or(&[])
+    pub fn matches_for(&self, name: &str) -> Vec<u32> {
+        self.by_name.get(name).map(|m| m.numbers().collect()).unwrap_or_default()
     }
 
     /// A match by number.
@@ -198,93 +256,157 @@ impl SegmentIndex {
 
     /// The number of a match, if registered.
     pub fn match_number(&self, event: &EventMatch) -> Option<u32> {
-        self.matches.iter().position(|m| m == event).map(|n| n as u32)
+        self.by_name.get(&event.name)?.find(event)
+    }
+
+    /// How much of the stored history a match's signals cover.
+    pub fn history(&self, number: u32) -> MatchHistory {
+        self.history.get(number as usize).copied().unwrap_or(MatchHistory::Complete)
+    }
+
+    /// Records how much of the stored history a match's signals cover.
+    pub fn set_history(&mut self, number: u32, history: MatchHistory) {
+        if let Some(slot) = self.history.get_mut(number as usize) {
+            *slot = history;
+        }
     }
 
     /// Records that a profile's event at `timestamp_ms` matches `number`.
     pub fn add_signal(&mut self, profile: ProfileId, number: u32, timestamp_ms: i64) {
-        let lists = self.signals.entry(profile).or_default();
-        let times = match lists.iter().position(|(n, _)| *n == number) {
-            Some(i) => &mut lists[i].1,
+        let times = self.times_mut(profile, number);
+        // Events mostly arrive in time order: then this is a push.
+        let at = times.len() - times.iter().rev().take_while(|t| **t > timestamp_ms).count();
+        times.insert(at, timestamp_ms);
+    }
+
+    /// Adds many times (ascending) of one profile's events matching `number`: a backfill's
+    /// result, merged with what arrived live meanwhile.
+    pub fn add_sorted_signals(&mut self, profile: ProfileId, number: u32, sorted_times: &[i64]) {
+        if sorted_times.is_empty() {
+            return;
+        }
+        let times = self.times_mut(profile, number);
+        if times.last().is_none_or(|last| *last <= sorted_times[0]) {
+            times.extend_from_slice(sorted_times);
+        } else {
+            times.extend_from_slice(sorted_times);
+            times.sort_unstable();
+        }
+    }
+
+    fn times_mut(&mut self, profile: ProfileId, number: u32) -> &mut Vec<i64> {
+        let lists = &mut self.profiles.entry(profile).or_default().signals;
+        let i = match lists.iter().position(|(n, _)| *n == number) {
+            Some(i) => i,
             None => {
                 lists.push((number, Vec::new()));
-                let last = lists.len() - 1;
-                &mut lists[last].1
+                lists.len() - 1
             }
         };
-        let at = times.partition_point(|t| *t <= timestamp_ms);
-        times.insert(at, timestamp_ms);
+        &mut lists[i].1
+    }
+
+    /// Every signal list of a profile: (match number, times ascending).
+    pub fn profile_signals(&self, profile: ProfileId) -> &[(u32, Vec<i64>)] {
+        self.profiles.get(&profile).map_or(&[], |entry| entry.signals.as_slice())
     }
 
     /// The times of a profile's events matching `number`, oldest first.
     pub fn signals(&self, profile: ProfileId, number: u32) -> &[i64] {
-        self.signals
-            .get(&profile)
-            .and_then(|lists| lists.iter().find(|(n, _)| *n == number))
+        self.profile_signals(profile)
+            .iter()
+            .find(|(n, _)| *n == number)
             .map(|(_, times)| times.as_slice())
             .unwrap_or(&[])
     }
 
     /// Moves every signal of `from` to `into` (a profile merge).
     pub fn merge_signals(&mut self, from: ProfileId, into: ProfileId) {
-        for (number, times) in self.signals.remove(&from).unwrap_or_default() {
-            for t in times {
-                self.add_signal(into, number, t);
-            }
+        let moved = self.profiles.get_mut(&from).map(|entry| std::mem::take(&mut entry.signals)).unwrap_or_default();
+        for (number, times) in moved {
+            let merged = self.times_mut(into, number);
+            merged.extend(times);
+            merged.sort_unstable();
         }
     }
 
     /// Whether a profile is in a segment now: the hot-path lookup.
     pub fn is_member(&self, profile: ProfileId, slot: SegmentSlot) -> bool {
-        self.members.get(&profile).is_some_and(|slots| slots.contains(&slot))
+        self.profiles.get(&profile).is_some_and(|entry| entry.members.contains(&slot))
     }
 
     /// The segments a profile is in now.
     pub fn memberships(&self, profile: ProfileId) -> &[SegmentSlot] {
-        self.members.get(&profile).map(Vec::as_slice).unwrap_or(&[])
+        self.profiles.get(&profile).map_or(&[], |entry| entry.members.as_slice())
     }
 
     /// Members of a segment now, in profile order.
     pub fn members_of(&self, slot: SegmentSlot) -> Vec<ProfileId> {
         let mut out: Vec<ProfileId> =
-            self.members.iter().filter(|(_, slots)| slots.contains(&slot)).map(|(p, _)| *p).collect();
+            self.profiles.iter().filter(|(_, entry)| entry.members.contains(&slot)).map(|(p, _)| *p).collect();
         out.sort_unstable();
         out
     }
 
     /// How many profiles are in a segment now.
     pub fn size(&self, slot: SegmentSlot) -> usize {
-        self.sizes.get(&slot).copied().unwrap_or(0)
+        self.sizes.get(slot as usize).copied().unwrap_or(0)
     }
 
     /// Sets a membership; returns whether it changed.
     pub fn set_member(&mut self, profile: ProfileId, slot: SegmentSlot, member: bool) -> bool {
-        let slots = self.members.entry(profile).or_default();
-        let position = slots.iter().position(|s| *s == slot);
-        match (member, position) {
-            (true, None) => {
-                slots.push(slot);
-                *self.sizes.entry(slot).or_default() += 1;
-                true
-            }
-            (false, Some(i)) => {
-                slots.swap_remove(i);
-                if let Some(size) = self.sizes.get_mut(&slot) {
-                    *size = size.saturating_sub(1);
+        let mut changed = Vec::new();
+        self.set_memberships(profile, &[(slot, member)], &mut changed);
+        !changed.is_empty()
+    }
+
+    /// Sets a profile's memberships from evaluation outcomes, looking the profile up once;
+    /// appends to `changed` those that changed.
+    pub fn set_memberships(
+        &mut self,
+        profile: ProfileId,
+        outcomes: &[(SegmentSlot, bool)],
+        changed: &mut Vec<(SegmentSlot, bool)>,
+    ) {
+        let entry = match self.profiles.get_mut(&profile) {
+            Some(entry) => entry,
+            // Most evaluations confirm a non-membership: no entry is made for them.
+            None if outcomes.iter().all(|(_, member)| !member) => return,
+            None => self.profiles.entry(profile).or_default(),
+        };
+        for &(slot, member) in outcomes {
+            let position = entry.members.iter().position(|s| *s == slot);
+            let size = self.sizes.get_mut(slot as usize);
+            match (member, position) {
+                (true, None) => {
+                    entry.members.push(slot);
+                    if let Some(size) = size {
+                        *size += 1;
+                    }
+                    changed.push((slot, true));
                 }
-                true
+                (false, Some(i)) => {
+                    entry.members.swap_remove(i);
+                    if let Some(size) = size {
+                        *size = size.saturating_sub(1);
+                    }
+                    changed.push((slot, false));
+                }
+                _ => {}
             }
-            _ => false,
         }
     }
 
     /// Asks for the profile to be re-evaluated at `at_ms` (when a window moves on).
     pub fn schedule(&mut self, profile: ProfileId, at_ms: i64) {
+        let entry = self.profiles.entry(profile).or_default();
         // One pending check per profile, the earliest: later ones are rescheduled by it.
-        if self.scheduled_at.get(&profile).is_some_and(|at| *at <= at_ms) {
-            return;
+        match entry.scheduled_at {
+            Some(at) if at <= at_ms => return,
+            Some(_) => {}
+            None => self.n_scheduled += 1,
         }
-        self.scheduled_at.insert(profile, at_ms);
+        entry.scheduled_at = Some(at_ms);
         self.expiry.push(Reverse((at_ms, profile)));
     }
 
@@ -297,8 +419,9 @@ impl SegmentIndex {
             }
             self.expiry.pop();
             // Entries superseded by an earlier schedule are stale.
-            if self.scheduled_at.get(&profile) == Some(&at) {
-                self.scheduled_at.remove(&profile);
+            if let Some(entry) = self.profiles.get_mut(&profile).filter(|e| e.scheduled_at == Some(at)) {
+                entry.scheduled_at = None;
+                self.n_scheduled -= 1;
                 out.push(profile);
             }
         }
@@ -307,7 +430,7 @@ impl SegmentIndex {
 
     /// Profiles with a pending time-driven check (for metrics).
     pub fn scheduled(&self) -> usize {
-        self.scheduled_at.len()
+        self.n_scheduled
     }
 }
 
@@ -332,6 +455,15 @@ mod tests {
         assert_eq!(new_a.len(), 1);
         assert!(new_b.is_empty(), "the purchase match is shared");
         assert_eq!(index.matches_for("Order Completed").len(), 1);
+        assert_eq!(index.segments().map(|(slot, s)| (slot, s.id.as_str())).collect::<Vec<_>>(), [(0, "a"), (1, "b")]);
+        assert_eq!(index.segment(slot_b).map(|s| s.leaf_matches.clone()), Some(vec![0]));
+        let mut changed = Vec::new();
+        index.set_memberships(8, &[(slot_a, false), (slot_b, false)], &mut changed);
+        assert!(changed.is_empty() && index.memberships(8).is_empty());
+        index.set_memberships(8, &[(slot_a, true), (slot_b, false)], &mut changed);
+        assert_eq!(changed, [(slot_a, true)]);
+        index.set_memberships(8, &[(slot_a, false)], &mut changed);
+        assert_eq!(changed, [(slot_a, true), (slot_a, false)]);
         assert!(index.set_member(7, slot_a, true));
         assert!(!index.set_member(7, slot_a, true));
         assert!(index.is_member(7, slot_a) && !index.is_member(7, slot_b));
@@ -350,5 +482,25 @@ mod tests {
         assert_eq!(index.scheduled(), 2);
         assert_eq!(index.due(25), vec![2, 1]);
         assert_eq!(index.due(60), Vec::<ProfileId>::new(), "the superseded check at 50 is stale");
+    }
+}
+
+#[cfg(test)]
+mod signal_tests {
+    use super::*;
+
+    #[test]
+    fn signals_stay_sorted_whatever_the_arrival_order() {
+        let mut index = SegmentIndex::default();
+        for t in [5, 9, 7, 1, 9] {
+            index.add_signal(3, 0, t);
+        }
+        index.add_sorted_signals(3, 0, &[2, 8]);
+        index.add_sorted_signals(3, 0, &[10, 11]);
+        assert_eq!(index.signals(3, 0), [1, 2, 5, 7, 8, 9, 9, 10, 11]);
+        index.add_signal(4, 0, 6);
+        index.merge_signals(4, 3);
+        assert_eq!(index.signals(3, 0), [1, 2, 5, 6, 7, 8, 9, 9, 10, 11]);
+        assert!(index.signals(4, 0).is_empty());
     }
 }

@@ -7,14 +7,19 @@
 //! Evaluation ([`evaluate::evaluate`]) never touches storage: the caller answers questions about
 //! one person through [`evaluate::SegmentFacts`], and time is passed in as Unix ms.
 
+pub mod backfill;
 pub mod builtin;
 pub mod definition;
 pub mod evaluate;
 pub mod index;
+pub mod matcher;
 pub mod policy;
 
 pub use definition::{Condition, DefinitionError, SegmentDefinition, SegmentId, SegmentPurpose};
-pub use evaluate::{evaluate, explain, next_change_ms, next_check_ms, Evaluation, Reason, ScoreSource, SegmentFacts};
+pub use evaluate::{
+    evaluate, evaluate_membership, explain, next_change_ms, next_check_ms, Evaluation, Reason, ScoreSource,
+    SegmentFacts,
+};
 pub use policy::{PolicyConfig, PolicyRule, PolicyViolation, SensitiveCategory};
 
 /// Why a segment could not be saved: it could not be read, or it breaks the privacy policy.

@@ -512,6 +512,25 @@ impl Checker<'_> {
     }
 }
 
+/// The sensitive category a field name (a trait, an event property, a template variable) falls
+/// in, with the keyword or operator mark that put it there; `None` when the name is not
+/// sensitive. Content templates are linted with this so they cannot print what segments may not
+/// use.
+pub fn sensitive_field(name: &str, config: &PolicyConfig) -> Option<(SensitiveCategory, String)> {
+    if let Some((_, category)) = config.sensitive_traits.iter().find(|(field, _)| field.eq_ignore_ascii_case(name)) {
+        return Some((*category, "marked sensitive by the operator".to_owned()));
+    }
+    if let Some((_, category)) =
+        config.sensitive_event_properties.iter().find(|(field, _)| field.eq_ignore_ascii_case(name))
+    {
+        return Some((*category, "marked sensitive by the operator".to_owned()));
+    }
+    sensitive_matches(name, &config.extra_keywords)
+        .into_iter()
+        .next()
+        .map(|(category, keyword)| (category, format!("contains {keyword:?}")))
+}
+
 fn single_signal(count: CountBound, min_distinct_days: Option<u32>) -> bool {
     let count_demands_two = match count {
         CountBound::Gte(n) | CountBound::Eq(n) => n >= 2,

@@ -1,8 +1,11 @@
 //! Route handlers, one module per resource.
 
+pub mod assets;
 pub mod catalog;
 pub mod consent;
+pub mod decide;
 pub mod ingest;
 pub mod ops;
 pub mod profiles;
 pub mod segments;
+pub mod slots;

@@ -1,11 +1,23 @@
-//! `POST /v1/segments/preview`: the size and sample members of a draft segment, after the
-//! same policy check saving will run.
+//! Saved segments: CRUD, members, a profile's segments, the backfill status, and
+//! `POST /v1/segments/preview` (the size and sample members of a draft, after the same policy
+//! check saving runs).
+//!
+//! Saving answers 201 (create) or 200 (update) when the segment is ready at once: nothing had
+//! to be read from the stored history (its event matches were indexed already, it tests only
+//! traits and visits, or the store is empty). Otherwise it answers 202 Accepted while a
+//! background backfill reads the history; `GET /v1/segments/{id}/status` (also in `Location`)
+//! follows it to `ready`. Until then memberships count only events stored since the save, and
+//! every view of them says `"ready": false`.
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use regard_core::live::{LiveState, SavedSegment};
 use regard_core::segments::{check_definition, explain, DefinitionError, PolicyConfig, SaveError};
+use regard_core::time::format_iso8601_ms;
+use regard_store::backfill::{SegmentState, SegmentStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -80,7 +92,7 @@ pub async fn preview(
     })))
 }
 
-fn segment_view(segment: &regard_core::live::SavedSegment) -> Value {
+fn segment_view(segment: &SavedSegment) -> Value {
     let definition: Value = serde_json::from_str(&segment.definition_json).unwrap_or(Value::Null);
     json!({
         "id": segment.definition.id().as_str(),
@@ -93,11 +105,60 @@ fn segment_view(segment: &regard_core::live::SavedSegment) -> Value {
     })
 }
 
+/// A segment's backfill status as the API shows it.
+pub fn status_view(status: &SegmentStatus, now_ms: i64) -> Value {
+    let mut view = json!({
+        "state": match status.state {
+            SegmentState::Backfilling => "backfilling",
+            SegmentState::Ready => "ready",
+            SegmentState::Failed(_) => "failed",
+        },
+        "ready": status.is_ready(),
+        "scanned": status.scanned,
+        "total": status.total,
+        "percent": (status.percent() * 10.0).round() / 10.0,
+        "started_at": status.saved_ms.map(format_iso8601_ms),
+    });
+    let Some(map) = view.as_object_mut() else { return view };
+    match &status.state {
+        SegmentState::Backfilling => {
+            map.insert("phase".into(), json!(status.phase.map(|p| p.as_str())));
+            map.insert("scan_started_at".into(), json!(status.started_ms.map(format_iso8601_ms)));
+            map.insert("elapsed_ms".into(), json!(status.saved_ms.map(|saved| (now_ms - saved).max(0))));
+        }
+        SegmentState::Ready => {
+            map.insert("ready_at".into(), json!(status.finished_ms.map(format_iso8601_ms)));
+            let duration = status.saved_ms.zip(status.finished_ms).map(|(saved, ready)| (ready - saved).max(0));
+            map.insert("duration_ms".into(), json!(duration));
+        }
+        SegmentState::Failed(message) => {
+            map.insert("failed_at".into(), json!(status.finished_ms.map(format_iso8601_ms)));
+            map.insert("message".into(), json!(message));
+        }
+    }
+    view
+}
+
+/// A segment with its size and status.
+fn full_view(state: &AppState, live: &LiveState, segment: &SavedSegment) -> Value {
+    let mut view = segment_view(segment);
+    let id = segment.definition.id().as_str();
+    if let Some(map) = view.as_object_mut() {
+        if let Some(size) = live.segment_size(id) {
+            map.insert("size".into(), json!(size));
+        }
+        if let Some(status) = state.engine.segment_status_in(live, id) {
+            map.insert("status".into(), status_view(&status, state.clock.now_ms()));
+        }
+    }
+    view
+}
+
 fn no_segment(id: &str) -> ApiError {
     ApiError::field(ErrorCode::NotFound, "id", format!("no segment {id:?}"))
 }
 
-async fn save(state: &AppState, text: String, path_id: Option<String>) -> Result<(u16, Json<Value>), ApiError> {
+async fn save(state: &AppState, text: String, path_id: Option<String>) -> Result<Response, ApiError> {
     let definition = check_definition(&text, &PolicyConfig::default()).map_err(save_error)?;
     let id = definition.id().as_str().to_owned();
     if let Some(path_id) = &path_id {
@@ -121,50 +182,50 @@ async fn save(state: &AppState, text: String, path_id: Option<String>) -> Result
     if !creating && !exists {
         return Err(no_segment(&id));
     }
-    state.engine.save_segment(definition, text, state.clock.now_ms()).await??;
-    let live = state.engine.state();
-    let saved = live.segment(&id).map(|segment| {
-        let mut view = segment_view(segment);
-        if let (Some(map), Some(members)) = (view.as_object_mut(), live.segment_members(&id)) {
-            map.insert("size".into(), json!(members.len()));
-        }
-        view
-    });
-    Ok((if creating { 201 } else { 200 }, Json(saved.unwrap_or(Value::Null))))
+    state.engine.save_segment(definition, text, state.clock.now_ms()).await?;
+    let ready = state.engine.segment_status(&id).is_some_and(|s| s.is_ready());
+    let view = {
+        let live = state.engine.state();
+        live.segment(&id).map(|segment| full_view(state, &live, segment)).unwrap_or(Value::Null)
+    };
+    let status_url = format!("/v1/segments/{id}/status");
+    Ok(match (ready, creating) {
+        (true, true) => (StatusCode::CREATED, Json(view)).into_response(),
+        (true, false) => (StatusCode::OK, Json(view)).into_response(),
+        (false, _) => (StatusCode::ACCEPTED, [(header::LOCATION, status_url)], Json(view)).into_response(),
+    })
 }
 
-/// `POST /v1/segments`: saves a new segment after the policy check (201).
-pub async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+/// `POST /v1/segments`: saves a new segment after the policy check: 201 when it is ready at
+/// once, 202 while its history is backfilled.
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     state.keys.require_admin(&headers)?;
     let text = read_body(&headers, body, MAX_DEFINITION_BYTES).await?;
-    let (status, body) = save(&state, text, None).await?;
-    Ok((axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK), body))
+    save(&state, text, None).await
 }
 
-/// `PUT /v1/segments/{id}`: saves a new version of a segment.
+/// `PUT /v1/segments/{id}`: saves a new version of a segment: 200 when it is ready at once,
+/// 202 while its new matches are backfilled.
 pub async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     state.keys.require_admin(&headers)?;
     let text = read_body(&headers, body, MAX_DEFINITION_BYTES).await?;
-    Ok(save(&state, text, Some(id)).await?.1)
+    save(&state, text, Some(id)).await
 }
 
-/// `GET /v1/segments`: every saved segment.
+/// `GET /v1/segments`: every saved segment, with its size and status.
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     state.keys.require_admin(&headers)?;
     let live = state.engine.state();
-    Ok(Json(json!({"segments": live.segments().map(segment_view).collect::<Vec<_>>()})))
+    let segments: Vec<Value> = live.segments().map(|segment| full_view(&state, &live, segment)).collect();
+    Ok(Json(json!({ "segments": segments })))
 }
 
-/// `GET /v1/segments/{id}`.
+/// `GET /v1/segments/{id}`: the definition, size and backfill status.
 pub async fn get_one(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -172,7 +233,22 @@ pub async fn get_one(
 ) -> Result<Json<Value>, ApiError> {
     state.keys.require_admin(&headers)?;
     let live = state.engine.state();
-    live.segment(&id).map(|s| Json(segment_view(s))).ok_or_else(|| no_segment(&id))
+    live.segment(&id).map(|s| Json(full_view(&state, &live, s))).ok_or_else(|| no_segment(&id))
+}
+
+/// `GET /v1/segments/{id}/status`: where the segment's backfill stands (poll it after a 202).
+pub async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.keys.require_admin(&headers)?;
+    let status = state.engine.segment_status(&id).ok_or_else(|| no_segment(&id))?;
+    let mut view = status_view(&status, state.clock.now_ms());
+    if let Some(map) = view.as_object_mut() {
+        map.insert("id".into(), json!(id));
+    }
+    Ok(Json(view))
 }
 
 /// `DELETE /v1/segments/{id}`.
@@ -221,6 +297,7 @@ pub async fn members(
             .ok_or_else(|| ApiError::field(ErrorCode::InvalidField, "cursor", "not a cursor from a previous page"))?,
     };
     let now_ms = state.clock.now_ms();
+    let status = state.engine.segment_status(&id);
     let live = state.engine.state();
     let members = live.segment_members(&id).ok_or_else(|| no_segment(&id))?;
     let page: Vec<u64> = members.iter().copied().filter(|m| *m > after).take(limit).collect();
@@ -236,7 +313,12 @@ pub async fn members(
             json!({"profile_id": profile_key(*p), "user_id": user_id, "reasons": reasons})
         })
         .collect();
-    Ok(Json(json!({"segment": id, "size": members.len(), "members": rows, "next_cursor": next})))
+    // While backfilling, the members are those the events since the save put in: say so.
+    let ready = status.as_ref().is_some_and(SegmentStatus::is_ready);
+    let status = status.map(|s| status_view(&s, now_ms));
+    Ok(Json(
+        json!({"segment": id, "ready": ready, "status": status, "size": members.len(), "members": rows, "next_cursor": next}),
+    ))
 }
 
 /// `GET /v1/profiles/{id}/segments`: the segments a profile is in now, each with the reasons
@@ -259,10 +341,12 @@ pub async fn of_profile(
             let saved = live.segment(segment_id)?;
             let reasons: Vec<String> =
                 live.segment_reasons(profile.id, segment_id, now_ms).unwrap_or_default().iter().map(explain).collect();
+            let ready = live.segment_readiness(segment_id).is_some_and(|r| r.is_ready());
             Some(json!({
                 "id": segment_id,
                 "name": saved.definition.name(),
                 "purpose": saved.definition.purpose().consent_purpose().as_str(),
+                "ready": ready,
                 "reasons": reasons,
             }))
         })
