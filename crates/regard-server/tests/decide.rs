@@ -244,7 +244,7 @@ async fn why_and_the_decision_log_answer_what_was_personalized() {
     assert_eq!(why["purpose"], "personalization");
     assert!(why.get("detail").is_none());
     assert_eq!(
-        app.send("GET", "/v1/decisions/00000000000000000000000000000000/why", Some(WRITE_KEY), None).await.0,
+        app.send("GET", "/v1/decisions/0000000000000000000000000000000000/why", Some(WRITE_KEY), None).await.0,
         404
     );
     assert_eq!(app.send("GET", &format!("/v1/decisions/{id}/why"), None, None).await.0, 401);

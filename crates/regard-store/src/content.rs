@@ -40,18 +40,15 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL,
         updated_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
+    -- One row per decide request: its slot decisions share the person, the time and the
+    -- context, and one row instead of one per slot keeps the log's appends cheap.
     CREATE TABLE decisions (
-        decision_id TEXT PRIMARY KEY,
+        request_id TEXT PRIMARY KEY, -- 32 hex digits, time-ordered; decision ids add 2 digits
         at_ms INTEGER NOT NULL,
         profile_id INTEGER,
         user_id TEXT,
         anonymous_id TEXT,
-        slot TEXT NOT NULL,
-        variant TEXT NOT NULL,
-        level TEXT NOT NULL,
-        purpose TEXT,
-        explanation TEXT NOT NULL,
-        detail TEXT NOT NULL        -- JSON: conditions fired, variants skipped, consent basis, versions
+        decisions TEXT NOT NULL      -- JSON array: slot, variant, level, purpose, explanation, detail
     );
     CREATE INDEX decisions_profile ON decisions (profile_id, at_ms);",
 ];
@@ -59,7 +56,8 @@ const MIGRATIONS: &[&str] = &[
 /// One logged decision: what was shown to whom, when, at which level, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecisionRecord {
-    /// Unguessable id, returned with the decision.
+    /// Unguessable id, returned with the decision: its request's id (32 hex digits) and the
+    /// slot's position in the request (2 hex digits); see [`decision_id`].
     pub decision_id: String,
     /// When it was taken (Unix ms).
     pub at_ms: i64,
@@ -84,6 +82,20 @@ pub struct DecisionRecord {
     pub detail: String,
 }
 
+/// The id of the `index`-th decision of the request `request_id` (32 hex digits).
+pub fn decision_id(request_id: &str, index: usize) -> String {
+    format!("{request_id}{:02x}", index.min(255))
+}
+
+/// Splits a decision id into its request id and index.
+fn split_decision_id(decision_id: &str) -> Option<(&str, usize)> {
+    if decision_id.len() != 34 || !decision_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let (request, index) = decision_id.split_at(32);
+    Some((request, usize::from_str_radix(index, 16).ok()?))
+}
+
 /// A stored slot version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSlotRow {
@@ -101,8 +113,8 @@ pub struct StoredSlotRow {
 pub struct ContentStore {
     path: PathBuf,
     connection: Mutex<Connection>,
-    log: Mutex<Option<Sender<DecisionRecord>>>,
-    unwritten: Arc<Mutex<FxHashMap<String, DecisionRecord>>>,
+    log: Mutex<Option<Sender<Vec<DecisionRecord>>>>,
+    unwritten: Arc<Mutex<FxHashMap<String, Vec<DecisionRecord>>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -134,7 +146,7 @@ impl ContentStore {
             tx.commit()?;
         }
         let log_connection = open_connection(&path)?;
-        let unwritten: Arc<Mutex<FxHashMap<String, DecisionRecord>>> = Arc::default();
+        let unwritten: Arc<Mutex<FxHashMap<String, Vec<DecisionRecord>>>> = Arc::default();
         let (sender, receiver) = channel();
         let writer_unwritten = unwritten.clone();
         let writer = std::thread::Builder::new()
@@ -213,30 +225,28 @@ impl ContentStore {
         Ok(())
     }
 
-    /// Queues decisions for the log. They are readable at once and written within ~20 ms.
+    /// Queues the decisions of one request for the log (they must share the request's id,
+    /// time and person). They are readable at once and written within ~20 ms.
     pub fn log_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError> {
-        {
-            let mut unwritten = self.unwritten.lock();
-            for record in &records {
-                unwritten.insert(record.decision_id.clone(), record.clone());
-            }
-        }
+        let Some(request_id) = records.first().and_then(|r| split_decision_id(&r.decision_id)).map(|(r, _)| r) else {
+            return Err(StoreError::Io("decision ids must be 34 hex digits".to_owned()));
+        };
+        self.unwritten.lock().insert(request_id.to_owned(), records.clone());
         let log = self.log.lock();
         let sender = log.as_ref().ok_or_else(|| StoreError::Io("the decision log is closed".to_owned()))?;
-        for record in records {
-            sender.send(record).map_err(|_| StoreError::Io("the decision log writer stopped".to_owned()))?;
-        }
-        Ok(())
+        sender.send(records).map_err(|_| StoreError::Io("the decision log writer stopped".to_owned()))
     }
 
     /// One decision by id.
     pub fn decision(&self, decision_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
-        if let Some(record) = self.unwritten.lock().get(decision_id) {
-            return Ok(Some(record.clone()));
+        let Some((request_id, index)) = split_decision_id(decision_id) else { return Ok(None) };
+        if let Some(records) = self.unwritten.lock().get(request_id) {
+            return Ok(records.iter().find(|r| r.decision_id == decision_id).cloned());
         }
         let connection = self.connection.lock();
-        let mut statement = connection.prepare_cached(&format!("{SELECT_DECISION} WHERE decision_id = ?1"))?;
-        Ok(statement.query_row([decision_id], read_decision).optional()?)
+        let mut statement = connection.prepare_cached(&format!("{SELECT_REQUEST} WHERE request_id = ?1"))?;
+        let Some(records) = statement.query_row([request_id], read_request).optional()? else { return Ok(None) };
+        Ok(records?.into_iter().nth(index).filter(|r| r.decision_id == decision_id))
     }
 
     /// The decisions taken for any of `profile_ids`, newest first, at most `limit`, older than
@@ -252,19 +262,21 @@ impl ContentStore {
             .unwritten
             .lock()
             .values()
+            .flatten()
             .filter(|r| r.profile_id.is_some_and(|id| profile_ids.contains(&id)) && r.at_ms < before)
             .cloned()
             .collect();
         let connection = self.connection.lock();
         let mut statement = connection.prepare_cached(&format!(
-            "{SELECT_DECISION} WHERE profile_id = ?1 AND at_ms < ?2 ORDER BY at_ms DESC LIMIT ?3"
+            "{SELECT_REQUEST} WHERE profile_id = ?1 AND at_ms < ?2 ORDER BY at_ms DESC LIMIT ?3"
         ))?;
         for id in profile_ids {
-            let rows = statement.query_map(params![*id as i64, before, limit as i64], read_decision)?;
+            let rows = statement.query_map(params![*id as i64, before, limit as i64], read_request)?;
             for row in rows {
-                let row = row?;
-                if !out.iter().any(|r| r.decision_id == row.decision_id) {
-                    out.push(row);
+                for record in row?? {
+                    if !out.iter().any(|r| r.decision_id == record.decision_id) {
+                        out.push(record);
+                    }
                 }
             }
         }
@@ -298,34 +310,58 @@ impl Drop for ContentStore {
     }
 }
 
-const SELECT_DECISION: &str = "SELECT decision_id, at_ms, profile_id, user_id, anonymous_id, slot, variant, level, \
-                               purpose, explanation, detail FROM decisions";
+const SELECT_REQUEST: &str = "SELECT request_id, at_ms, profile_id, user_id, anonymous_id, decisions FROM decisions";
 
-fn read_decision(row: &rusqlite::Row<'_>) -> rusqlite::Result<DecisionRecord> {
-    Ok(DecisionRecord {
-        decision_id: row.get(0)?,
-        at_ms: row.get(1)?,
-        profile_id: row.get::<_, Option<i64>>(2)?.map(|id| id as u64),
-        user_id: row.get(3)?,
-        anonymous_id: row.get(4)?,
-        slot: row.get(5)?,
-        variant: row.get(6)?,
-        level: row.get(7)?,
-        purpose: row.get(8)?,
-        explanation: row.get(9)?,
-        detail: row.get(10)?,
-    })
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredDecision {
+    slot: String,
+    variant: String,
+    level: String,
+    purpose: Option<String>,
+    explanation: String,
+    detail: Box<serde_json::value::RawValue>,
+}
+
+/// A stored request row, expanded into its decisions (an error for a row that does not read).
+fn read_request(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Vec<DecisionRecord>, StoreError>> {
+    let request_id: String = row.get(0)?;
+    let at_ms: i64 = row.get(1)?;
+    let profile_id = row.get::<_, Option<i64>>(2)?.map(|id| id as u64);
+    let user_id: Option<String> = row.get(3)?;
+    let anonymous_id: Option<String> = row.get(4)?;
+    let json: String = row.get(5)?;
+    let stored: Vec<StoredDecision> = match serde_json::from_str(&json) {
+        Ok(stored) => stored,
+        Err(e) => return Ok(Err(StoreError::Corrupt { table: "decisions", detail: e.to_string() })),
+    };
+    Ok(Ok(stored
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| DecisionRecord {
+            decision_id: decision_id(&request_id, i),
+            at_ms,
+            profile_id,
+            user_id: user_id.clone(),
+            anonymous_id: anonymous_id.clone(),
+            slot: d.slot,
+            variant: d.variant,
+            level: d.level,
+            purpose: d.purpose,
+            explanation: d.explanation,
+            detail: d.detail.get().to_owned(),
+        })
+        .collect()))
 }
 
 fn run_log_writer(
     mut connection: Connection,
-    receiver: Receiver<DecisionRecord>,
-    unwritten: &Mutex<FxHashMap<String, DecisionRecord>>,
+    receiver: Receiver<Vec<DecisionRecord>>,
+    unwritten: &Mutex<FxHashMap<String, Vec<DecisionRecord>>>,
 ) {
-    let mut batch: Vec<DecisionRecord> = Vec::with_capacity(LOG_BATCH);
+    let mut batch: Vec<Vec<DecisionRecord>> = Vec::with_capacity(LOG_BATCH);
     loop {
         let first = match receiver.recv() {
-            Ok(record) => record,
+            Ok(records) => records,
             Err(_) => return,
         };
         batch.push(first);
@@ -334,7 +370,7 @@ fn run_log_writer(
         while batch.len() < LOG_BATCH {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match receiver.recv_timeout(left) {
-                Ok(record) => batch.push(record),
+                Ok(records) => batch.push(records),
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => {
                     closed = true;
@@ -342,7 +378,7 @@ fn run_log_writer(
                 }
             }
         }
-        // A failed write is retried with the next batch; records stay readable meanwhile.
+        // A failed write is retried a few times; records stay readable meanwhile.
         let mut attempts = 0;
         while let Err(error) = write_batch(&mut connection, &batch) {
             attempts += 1;
@@ -354,8 +390,10 @@ fn run_log_writer(
         }
         {
             let mut unwritten = unwritten.lock();
-            for record in &batch {
-                unwritten.remove(&record.decision_id);
+            for records in &batch {
+                if let Some((request_id, _)) = records.first().and_then(|r| split_decision_id(&r.decision_id)) {
+                    unwritten.remove(request_id);
+                }
             }
         }
         batch.clear();
@@ -365,26 +403,43 @@ fn run_log_writer(
     }
 }
 
-fn write_batch(connection: &mut Connection, batch: &[DecisionRecord]) -> Result<(), rusqlite::Error> {
+fn write_batch(connection: &mut Connection, batch: &[Vec<DecisionRecord>]) -> Result<(), rusqlite::Error> {
     let tx = connection.transaction()?;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT OR REPLACE INTO decisions (decision_id, at_ms, profile_id, user_id, anonymous_id, slot, variant, \
-             level, purpose, explanation, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT OR REPLACE INTO decisions (request_id, at_ms, profile_id, user_id, anonymous_id, decisions)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        for r in batch {
+        let mut json = String::with_capacity(4096);
+        for records in batch {
+            let Some(first) = records.first() else { continue };
+            let Some((request_id, _)) = split_decision_id(&first.decision_id) else { continue };
+            json.clear();
+            json.push('[');
+            for (i, r) in records.iter().enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                let detail = serde_json::value::RawValue::from_string(r.detail.clone())
+                    .unwrap_or_else(|_| serde_json::value::RawValue::from_string("null".to_owned()).expect("null"));
+                let stored = StoredDecision {
+                    slot: r.slot.clone(),
+                    variant: r.variant.clone(),
+                    level: r.level.clone(),
+                    purpose: r.purpose.clone(),
+                    explanation: r.explanation.clone(),
+                    detail,
+                };
+                json.push_str(&serde_json::to_string(&stored).unwrap_or_else(|_| "null".to_owned()));
+            }
+            json.push(']');
             insert.execute(params![
-                r.decision_id,
-                r.at_ms,
-                r.profile_id.map(|id| id as i64),
-                r.user_id,
-                r.anonymous_id,
-                r.slot,
-                r.variant,
-                r.level,
-                r.purpose,
-                r.explanation,
-                r.detail
+                request_id,
+                first.at_ms,
+                first.profile_id.map(|id| id as i64),
+                first.user_id,
+                first.anonymous_id,
+                json
             ])?;
         }
     }
@@ -395,9 +450,9 @@ fn write_batch(connection: &mut Connection, batch: &[DecisionRecord]) -> Result<
 mod tests {
     use super::*;
 
-    fn record(id: &str, profile: u64, at_ms: i64) -> DecisionRecord {
+    fn record(request: u32, index: usize, profile: u64, at_ms: i64) -> DecisionRecord {
         DecisionRecord {
-            decision_id: id.to_owned(),
+            decision_id: decision_id(&format!("{request:032x}"), index),
             at_ms,
             profile_id: Some(profile),
             user_id: Some("u1".to_owned()),
@@ -407,7 +462,7 @@ mod tests {
             level: "generic".to_owned(),
             purpose: None,
             explanation: "standard".to_owned(),
-            detail: "{}".to_owned(),
+            detail: "{\"k\":1}".to_owned(),
         }
     }
 
@@ -429,19 +484,28 @@ mod tests {
     #[test]
     fn decisions_are_readable_at_once_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
+        let id = |request: u32, index: usize| decision_id(&format!("{request:032x}"), index);
         {
             let store = ContentStore::open(dir.path()).unwrap();
-            store.log_decisions(vec![record("d1", 7, 10), record("d2", 7, 20), record("d3", 8, 30)]).unwrap();
-            assert_eq!(store.decision("d2").unwrap().unwrap().at_ms, 20);
+            store.log_decisions(vec![record(1, 0, 7, 10), record(1, 1, 7, 10)]).unwrap();
+            store.log_decisions(vec![record(2, 0, 7, 20)]).unwrap();
+            store.log_decisions(vec![record(3, 0, 8, 30)]).unwrap();
+            assert_eq!(store.decision(&id(1, 1)).unwrap().unwrap().at_ms, 10);
             store.flush();
-            assert_eq!(store.decision("d2").unwrap().unwrap().at_ms, 20);
+            assert_eq!(store.decision(&id(1, 1)).unwrap().unwrap().decision_id, id(1, 1));
             store.put_setting("stores", "[]", 1).unwrap();
         }
         let store = ContentStore::open(dir.path()).unwrap();
         let mine = store.decisions_for(&[7], None, 10).unwrap();
-        assert_eq!(mine.iter().map(|r| r.decision_id.as_str()).collect::<Vec<_>>(), ["d2", "d1"]);
-        assert_eq!(store.decisions_for(&[7, 8], Some(30), 10).unwrap().len(), 2);
+        assert_eq!(mine.iter().map(|r| r.decision_id.clone()).collect::<Vec<_>>(), [id(2, 0), id(1, 0), id(1, 1)]);
+        assert_eq!(mine[2].detail, "{\"k\":1}");
+        assert_eq!(store.decisions_for(&[7, 8], Some(30), 10).unwrap().len(), 3);
+        assert!(store.decision(&id(1, 2)).unwrap().is_none());
+        assert!(store.decision(&id(9, 0)).unwrap().is_none());
         assert!(store.decision("nope").unwrap().is_none());
+        assert!(store
+            .log_decisions(vec![DecisionRecord { decision_id: "short".into(), ..record(4, 0, 7, 1) }])
+            .is_err());
         assert_eq!(store.setting("stores").unwrap().as_deref(), Some("[]"));
     }
 }

@@ -159,9 +159,13 @@ fn request_context(
     }
 }
 
-/// A fresh decision id: 128 random bits, hex. Knowing one is what lets a browser ask "why?".
-fn decision_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
+/// A fresh request id, 32 hex digits: the time in milliseconds (48 bits) then 80 random bits.
+/// Its decisions' ids add the slot's position (see [`regard_store::content::decision_id`]).
+/// Knowing one is what lets a browser ask "why?", and 80 random bits are not guessed; the time
+/// prefix makes the decision log's key grow at its end, so appending stays cheap.
+fn request_id(now_ms: i64) -> String {
+    let random = rand::random::<u128>() & ((1u128 << 80) - 1);
+    format!("{:012x}{random:020x}", (now_ms.max(0) as u64) & 0xffff_ffff_ffff)
 }
 
 /// `POST /v1/decide`: `{"userId"?, "anonymousId"?, "slots": [...], "context"?}` →
@@ -224,9 +228,10 @@ pub async fn decide(
     };
     let mut answers = Vec::with_capacity(decisions.len());
     let mut records = Vec::with_capacity(decisions.len());
-    for decision in decisions {
+    let request_key = request_id(now_ms);
+    for (index, decision) in decisions.into_iter().enumerate() {
         let decision = decision.map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-        let id = decision_id();
+        let id = regard_store::content::decision_id(&request_key, index);
         answers.push(json!({
             "decision_id": id,
             "slot": decision.slot,
@@ -290,7 +295,7 @@ pub async fn why(
 ) -> Result<Json<Value>, ApiError> {
     state.keys.access(crate::auth::credential(&headers)?.as_deref())?;
     let not_found = || ApiError::field(ErrorCode::NotFound, "id", format!("no decision {id:?}"));
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if id.len() != 34 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(not_found());
     }
     let content = state.content.clone();
@@ -368,10 +373,13 @@ mod tests {
     }
 
     #[test]
-    fn decision_ids_are_32_hex_digits_and_differ() {
-        let (a, b) = (decision_id(), decision_id());
+    fn request_ids_are_32_hex_digits_time_ordered_and_differ() {
+        let (a, b) = (request_id(1_780_000_000_000), request_id(1_780_000_000_001));
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+        // Later decisions sort after earlier ones.
+        assert!(a < b, "{a} {b}");
+        assert_ne!(request_id(5), request_id(5));
     }
 }
