@@ -59,6 +59,10 @@ pub struct ServerArgs {
     /// ignore headers. A forged header only changes the forger's own content.
     #[arg(long, default_value = "CF-IPCountry", env = "REGARD_COUNTRY_HEADER")]
     pub country_header: String,
+    /// The header holding the visitor's region (the ISO 3166-2 subdivision code, `CA` or
+    /// `US-CA`), read together with the country header; `none` to ignore.
+    #[arg(long, default_value = "CF-Region-Code", env = "REGARD_REGION_HEADER")]
+    pub region_header: String,
     /// A MaxMind-format database (.mmdb: GeoLite2-Country, GeoIP2-City...) to find a visitor's
     /// country from `context.ip` when no trusted header says it.
     #[arg(long, env = "REGARD_GEOIP_DB")]
@@ -71,12 +75,16 @@ pub struct ServerArgs {
 impl ServerArgs {
     /// Where visitors' countries come from, as the flags say.
     pub fn geo_resolver(&self) -> anyhow::Result<regard_server::content::GeoResolver> {
-        let country_header = match self.country_header.trim() {
-            "" | "none" => None,
-            name => Some(
-                axum_header_name(name).with_context(|| format!("--country-header {name:?} is not a header name"))?,
-            ),
+        let header = |flag: &str, value: &str| -> anyhow::Result<Option<regard_server::HeaderName>> {
+            match value.trim() {
+                "" | "none" => Ok(None),
+                name => {
+                    Ok(Some(axum_header_name(name).with_context(|| format!("{flag} {name:?} is not a header name"))?))
+                }
+            }
         };
+        let country_header = header("--country-header", &self.country_header)?;
+        let region_header = header("--region-header", &self.region_header)?;
         let database = match &self.geoip_db {
             Some(path) => Some(
                 regard_server::content::GeoResolver::open_database(path)
@@ -84,7 +92,7 @@ impl ServerArgs {
             ),
             None => None,
         };
-        Ok(regard_server::content::GeoResolver { country_header, database })
+        Ok(regard_server::content::GeoResolver { country_header, region_header, database })
     }
 }
 

@@ -50,3 +50,60 @@ pub fn clv(args: &ClvArgs) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
+
+/// Flags of `regard eval recs`.
+#[derive(Debug, Clone, Args)]
+pub struct RecsArgs {
+    /// CSV with a header holding at least `user_id,item_id,timestamp` (Unix seconds or
+    /// ISO-8601; extra columns are ignored).
+    #[arg(long)]
+    pub interactions: PathBuf,
+    /// Catalogue CSV (`id`, `category`, `price`, ...): its items join the ranked catalogue and
+    /// its categories enable the category-affinity strategy.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// ALS latent factors.
+    #[arg(long, default_value_t = regard_recs::als::AlsConfig::default().factors)]
+    pub factors: usize,
+    /// ALS regularization λ.
+    #[arg(long, default_value_t = regard_recs::als::AlsConfig::default().regularization)]
+    pub regularization: f32,
+    /// ALS confidence weight α (confidence 1 + α·r).
+    #[arg(long, default_value_t = regard_recs::als::AlsConfig::default().alpha)]
+    pub alpha: f32,
+    /// ALS sweeps.
+    #[arg(long, default_value_t = regard_recs::als::AlsConfig::default().iterations)]
+    pub iterations: usize,
+    /// Item-kNN neighbours kept per item.
+    #[arg(long, default_value_t = regard_recs::itemknn::ItemItemConfig::default().top_k)]
+    pub top_k: usize,
+    /// Item-kNN minimum number of users sharing two items.
+    #[arg(long, default_value_t = regard_recs::itemknn::ItemItemConfig::default().min_support)]
+    pub min_support: u32,
+    /// Half-life in days of a history item's weight in the `*_recent` strategies.
+    #[arg(long, default_value_t = regard_recs::RecsConfig::default().history_half_life_days)]
+    pub history_half_life_days: f64,
+}
+
+/// `regard eval recs`: prints the JSON report on stdout.
+pub fn recs(args: &RecsArgs) -> anyhow::Result<()> {
+    use regard_recs::eval::{evaluate, prepare, EvalOptions};
+    let open = |path: &PathBuf| std::fs::File::open(path).with_context(|| format!("reading {}", path.display()));
+    let interactions = std::io::BufReader::new(open(&args.interactions)?);
+    let catalog = args.catalog.as_ref().map(open).transpose()?.map(std::io::BufReader::new);
+    let data = prepare(interactions, catalog).with_context(|| {
+        let files = [Some(&args.interactions), args.catalog.as_ref()];
+        files.iter().flatten().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" or ")
+    })?;
+    let mut options = EvalOptions::default();
+    options.als.factors = args.factors;
+    options.als.regularization = args.regularization;
+    options.als.alpha = args.alpha;
+    options.als.iterations = args.iterations;
+    options.item_item.top_k = args.top_k;
+    options.item_item.min_support = args.min_support;
+    options.history_half_life_days = args.history_half_life_days;
+    let report = evaluate(&data, &options)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

@@ -204,6 +204,8 @@ enum SlotsCommand {
 enum EvalCommand {
     /// Fit BG/NBD and Gamma-Gamma on a transaction log and compare predictions with a holdout.
     Clv(eval::ClvArgs),
+    /// Leave-latest-out evaluation of the recommendation strategies on an interaction log.
+    Recs(eval::RecsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +214,8 @@ enum BenchCommand {
     Ingest(bench::IngestBenchArgs),
     /// Resident memory per profile of hot state.
     Profiles(bench::ProfilesBenchArgs),
+    /// Backfill of new segments over stored history, against the same segments in SQL.
+    Backfill(bench::BackfillBenchArgs),
     /// Decisions per second and latency on the demo store, over loopback HTTP.
     Decide(bench_decide::DecideBenchArgs),
 }
@@ -238,6 +242,7 @@ fn main() -> std::process::ExitCode {
             import::events(&file, &store, quiet).map(|_| ())
         }
         Command::Eval { what: EvalCommand::Clv(args) } => eval::clv(&args),
+        Command::Eval { what: EvalCommand::Recs(args) } => eval::recs(&args),
         Command::Segments { what: SegmentsCommand::Preview { file, store, sample } } => {
             segments::preview(&file, &store, sample)
         }
@@ -254,6 +259,7 @@ fn main() -> std::process::ExitCode {
         Command::Slots { what: SlotsCommand::Decide(args) } => slots::decide(&args),
         Command::Bench { what: BenchCommand::Ingest(args) } => bench::ingest(args),
         Command::Bench { what: BenchCommand::Profiles(args) } => bench::profiles(args),
+        Command::Bench { what: BenchCommand::Backfill(args) } => bench::backfill(args),
         Command::Bench { what: BenchCommand::Decide(args) } => bench_decide::decide(args),
     };
     match result {

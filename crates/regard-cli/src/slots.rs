@@ -122,6 +122,9 @@ pub struct DecideArgs {
     /// Country of the visit (ISO alpha-2).
     #[arg(long)]
     pub country: Option<String>,
+    /// Region of the visit (ISO 3166-2, `US-CA`).
+    #[arg(long)]
+    pub region: Option<String>,
     /// Browser locale.
     #[arg(long)]
     pub locale: Option<String>,
@@ -139,6 +142,7 @@ pub fn decide(args: &DecideArgs) -> anyhow::Result<()> {
     let snapshot = content.snapshot();
     let mut request = RequestContext {
         country: args.country.as_deref().and_then(regard_server::content::country_code),
+        region: args.region.as_deref().map(str::to_ascii_uppercase),
         locale: args.locale.clone(),
         device: args.device.clone(),
         ..RequestContext::default()
@@ -251,6 +255,7 @@ mod tests {
             "\"visitor\": \"returning\"",
             "\"visitor\": \"new\"",
             "\"field\": \"country\"",
+            "\"field\": \"region\"",
             "\"field\": \"utm_campaign\"",
             "\"field\": \"referrer_domain\"",
             "\"field\": \"device\"",

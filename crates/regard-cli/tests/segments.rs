@@ -38,7 +38,26 @@ fn segment_preview_counts_members_and_refuses_creepy_drafts() {
     assert!(stdout.contains("fan: You viewed Running Shoes 3 times in the last 7 days."), "{stdout}");
 
     let output = regard().args(["segments", "create", "--data"]).arg(&data).arg(&draft).output().expect("create");
-    assert!(String::from_utf8_lossy(&output.stdout).contains("saved segment fans version 1"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("saved segment fans version 1"), "{stdout}");
+    // `create` follows the backfill over the stored views until the segment is ready.
+    assert!(stdout.contains("segment fans is ready: 1 members (4 stored events covered"), "{stdout}");
+    // With --no-wait it returns once saved; the start-up of the next process finishes the job.
+    let browsers = dir.path().join("browsers.json");
+    std::fs::write(
+        &browsers,
+        r#"{"id": "browsers", "name": "Browsers", "purpose": "personalization",
+            "condition": {"event": {"name": "Product Viewed", "count": {"gte": 2}, "min_distinct_days": 2, "within_days": 30}}}"#,
+    )
+    .expect("write");
+    let output = regard()
+        .args(["segments", "create", "--no-wait", "--data"])
+        .arg(&data)
+        .arg(&browsers)
+        .output()
+        .expect("create");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("saved segment browsers version 1") && !stdout.contains("is ready"), "{stdout}");
     let output = regard().args(["segments", "list", "--data"]).arg(&data).output().expect("list");
     assert!(String::from_utf8_lossy(&output.stdout).contains("Running fans"));
     let output = regard().args(["segments", "show", "fans", "--data"]).arg(&data).output().expect("show");
@@ -51,7 +70,17 @@ fn segment_preview_counts_members_and_refuses_creepy_drafts() {
         .expect("get")
         .json()
         .expect("json");
-    assert_eq!(memberships["segments"][0]["id"], "fans", "{memberships}");
+    let ids: Vec<&str> =
+        memberships["segments"].as_array().into_iter().flatten().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(ids, ["browsers", "fans"], "{memberships}");
+    let status: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!("{}/v1/segments/browsers/status", server.base))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    assert_eq!(status["state"], "ready", "rebuilt from the log at start-up: {status}");
     drop(server);
 
     let creepy = dir.path().join("creepy.json");
@@ -67,4 +96,24 @@ fn segment_preview_counts_members_and_refuses_creepy_drafts() {
     assert!(!output.status.success());
     assert!(stderr.contains("refused: condition.all[0]"), "{stderr}");
     assert!(stderr.contains("pregnancy"), "{stderr}");
+}
+
+#[test]
+fn the_backfill_bench_agrees_with_sql_on_every_segment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = regard()
+        .args(["bench", "backfill", "--events", "6000", "--json", "--data"])
+        .arg(dir.path().join("shop"))
+        .output()
+        .expect("bench");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert!(report["events"].as_u64().is_some_and(|n| n > 3_000), "{report}");
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 10);
+    for row in rows {
+        assert_eq!(row["sql_members"], row["members"], "{row}");
+        assert_eq!(row["sql_mismatches"], 0, "{row}");
+    }
+    assert!(rows.iter().any(|row| row["members"].as_u64() > Some(0)), "{report}");
 }

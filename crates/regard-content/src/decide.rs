@@ -33,6 +33,8 @@ use crate::template::{
 pub struct RequestContext {
     /// ISO 3166-1 alpha-2 country, upper case.
     pub country: Option<String>,
+    /// ISO 3166-2 subdivision (`US-CA`), upper case.
+    pub region: Option<String>,
     /// UTM parameters.
     pub campaign: Campaign,
     /// The referring site's host (`www.google.com`).
@@ -287,6 +289,7 @@ impl SegmentFacts for Person<'_> {
         let campaign = &self.request.campaign;
         match field {
             ContextField::Country => self.request.country.clone(),
+            ContextField::Region => self.request.region.clone(),
             ContextField::UtmSource => campaign.source.clone(),
             ContextField::UtmMedium => campaign.medium.clone(),
             ContextField::UtmCampaign => campaign.name.clone(),

@@ -262,6 +262,7 @@ fn detail_level(detail: &ReasonDetail) -> Level {
         ReasonDetail::Context { field, .. } => match field {
             // All context fields come from the request, not from stored data.
             ContextField::Country
+            | ContextField::Region
             | ContextField::UtmSource
             | ContextField::UtmMedium
             | ContextField::UtmCampaign

@@ -671,7 +671,7 @@ impl LiveState {
             self.refresh_segments(
                 profile_id,
                 message.received_at_ms,
-                Refresh::Event { matched: &matched, new_visit },
+                Refresh::Event { matched: &matched, new_visit, at_ms: message.timestamp_ms },
                 facts,
             );
         }
@@ -792,8 +792,9 @@ impl LiveState {
     /// reads before serving (load the result with [`LiveState::load_signals`]).
     pub fn rebuild_request(&self) -> BackfillRequest {
         let upto_seq = self.next_seq - 1;
-        let matches = (0..)
-            .map_while(|number| self.index.event_match(number).map(|event| (number, event)))
+        let matches = self
+            .index
+            .live_matches()
             .map(|(number, event)| BackfillMatch { number, event: event.clone(), upto_seq })
             .collect();
         BackfillRequest { job: 0, matches }
@@ -1009,8 +1010,12 @@ impl LiveState {
             Refresh::All => slots.extend(self.index.segments().map(|(slot, _)| slot)),
             Refresh::Slots(only) => slots.extend_from_slice(only),
             Refresh::Traits => slots.extend_from_slice(self.index.trait_segments()),
-            Refresh::Event { matched, new_visit } => self.index.affected_by_event(matched, new_visit, &mut slots),
+            Refresh::Event { matched, new_visit, .. } => self.index.affected_by_event(matched, new_visit, &mut slots),
         }
+        let new_event = match which {
+            Refresh::Event { matched, at_ms, .. } => Some((matched, at_ms)),
+            _ => None,
+        };
         let signals = self.index.profile_signals(profile_id);
         let mut next_check: Option<i64> = None;
         for &slot in &slots {
@@ -1019,9 +1024,16 @@ impl LiveState {
                 outcomes.push((slot, false));
                 continue;
             }
-            let view = IndexFacts { live: self, profile, signals, leaves: &indexed.leaf_matches };
+            let leaves = &indexed.leaf_matches;
+            let view = IndexFacts { live: self, profile, signals, leaves };
             let member = evaluate_membership(&indexed.condition, &view, now_ms);
-            if let Some(at) = next_check_ms(&indexed.condition, &view, now_ms) {
+            let next = match new_event {
+                Some((matched, at_ms)) => {
+                    next_check_ms(&indexed.condition, &NewEventFacts { leaves, matched, at_ms: [at_ms] }, now_ms)
+                }
+                None => next_check_ms(&indexed.condition, &view, now_ms),
+            };
+            if let Some(at) = next {
                 next_check = Some(next_check.map_or(at, |earlier| earlier.min(at)));
             }
             outcomes.push((slot, member));
@@ -1204,6 +1216,8 @@ enum Refresh<'a> {
         matched: &'a [u32],
         /// Whether the event started a visit.
         new_visit: bool,
+        /// The event's time.
+        at_ms: i64,
     },
 }
 
@@ -1214,6 +1228,55 @@ struct Scratch {
     slots: Vec<SegmentSlot>,
     outcomes: Vec<(SegmentSlot, bool)>,
     changed: Vec<(SegmentSlot, bool)>,
+}
+
+/// One new event as the evaluator sees it: the leaves it matched hold its time, the others
+/// nothing. Its next-check candidates are the ones this event adds; those of earlier events
+/// were scheduled when they arrived (or at the last full evaluation), and a due check
+/// re-evaluates fully, so this keeps the schedule complete without rescanning a profile's
+/// history on every event.
+struct NewEventFacts<'a> {
+    leaves: &'a [u32],
+    matched: &'a [u32],
+    at_ms: [i64; 1],
+}
+
+impl ScoreSource for NewEventFacts<'_> {
+    fn score(&self, _name: &str) -> Option<f64> {
+        None
+    }
+}
+
+impl SegmentFacts for NewEventFacts<'_> {
+    fn trait_value(&self, _name: &str) -> Option<serde_json::Value> {
+        // Traits did not change: their instants (birthdays) are scheduled already.
+        None
+    }
+
+    fn matching_events(&self, _event: &EventMatch) -> Vec<i64> {
+        Vec::new()
+    }
+
+    fn leaf_times(&self, leaf: usize, _event: &EventMatch) -> std::borrow::Cow<'_, [i64]> {
+        let hit = self.leaves.get(leaf).is_some_and(|number| self.matched.contains(number));
+        std::borrow::Cow::Borrowed(if hit { &self.at_ms } else { &[] })
+    }
+
+    fn times_are_sorted(&self) -> bool {
+        true
+    }
+
+    fn visitor_kind(&self) -> crate::profile::VisitorKind {
+        crate::profile::VisitorKind::New
+    }
+
+    fn context(&self, _field: ContextField) -> Option<String> {
+        None
+    }
+
+    fn is_member(&self, _segment: &SegmentId) -> bool {
+        false
+    }
 }
 
 /// The live catalog as the matcher sees it.
@@ -1230,7 +1293,7 @@ struct IndexFacts<'a> {
     live: &'a LiveState,
     profile: &'a Profile,
     /// The profile's signal lists, looked up once per evaluation round.
-    signals: &'a [(u32, Vec<i64>)],
+    signals: &'a crate::segments::index::SignalLists,
     /// The match number of each leaf of the condition being evaluated (empty: look up by
     /// value).
     leaves: &'a [u32],
@@ -1238,7 +1301,7 @@ struct IndexFacts<'a> {
 
 impl IndexFacts<'_> {
     fn times_of(&self, number: u32) -> &[i64] {
-        self.signals.iter().find(|(n, _)| *n == number).map_or(&[], |(_, times)| times.as_slice())
+        self.signals.times(number)
     }
 }
 
@@ -1268,6 +1331,10 @@ impl SegmentFacts for IndexFacts<'_> {
             Some(number) => std::borrow::Cow::Borrowed(self.times_of(*number)),
             None => self.matching_times(event),
         }
+    }
+
+    fn times_are_sorted(&self) -> bool {
+        true
     }
 
     fn visitor_kind(&self) -> crate::profile::VisitorKind {

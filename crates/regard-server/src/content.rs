@@ -229,12 +229,15 @@ fn internal(error: StoreError) -> ApiError {
     ApiError::new(ErrorCode::Internal, format!("content store: {error}"))
 }
 
-/// Where a visitor's country comes from: a header set by a trusted proxy (Cloudflare's
-/// `CF-IPCountry`, say) or, when the operator supplies a MaxMind-format database, the IP.
+/// Where a visitor's country and region come from: headers set by a trusted proxy
+/// (Cloudflare's `CF-IPCountry` and `CF-Region-Code`, say) or, when the operator supplies a
+/// MaxMind-format database, the IP.
 #[derive(Default)]
 pub struct GeoResolver {
     /// The header to read, when the operator trusts one.
     pub country_header: Option<axum::http::HeaderName>,
+    /// The header holding the subdivision code (`CA` for California), with the country header.
+    pub region_header: Option<axum::http::HeaderName>,
     /// The IP database.
     pub database: Option<maxminddb::Reader<Vec<u8>>>,
 }
@@ -254,6 +257,8 @@ struct CountryRecord<'a> {
     country: Option<IsoCode<'a>>,
     #[serde(borrow)]
     registered_country: Option<IsoCode<'a>>,
+    #[serde(borrow, default)]
+    subdivisions: Vec<IsoCode<'a>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -270,15 +275,36 @@ impl GeoResolver {
     /// The country (ISO alpha-2, upper case) of a request: the trusted header first, then the IP
     /// database for `ip`.
     pub fn country(&self, headers: &HeaderMap, ip: Option<IpAddr>) -> Option<String> {
-        if let Some(name) = &self.country_header {
-            if let Some(code) = headers.get(name).and_then(|v| v.to_str().ok()).and_then(country_code) {
-                return Some(code);
-            }
-        }
-        let (database, ip) = (self.database.as_ref()?, ip?);
-        let record: CountryRecord<'_> = database.lookup(ip).ok().flatten()?;
-        record.country.or(record.registered_country).and_then(|c| c.iso_code).and_then(country_code)
+        self.locate(headers, ip).0
     }
+
+    /// The country and the region (ISO 3166-2, `US-CA`) of a request, each when known: the
+    /// trusted headers first, then the IP database for `ip`.
+    pub fn locate(&self, headers: &HeaderMap, ip: Option<IpAddr>) -> (Option<String>, Option<String>) {
+        let header = |name: &Option<axum::http::HeaderName>| {
+            name.as_ref().and_then(|name| headers.get(name)).and_then(|v| v.to_str().ok()).map(str::trim)
+        };
+        if let Some(country) = header(&self.country_header).and_then(country_code) {
+            let region = header(&self.region_header).and_then(|code| region_code(&country, code));
+            return (Some(country), region);
+        }
+        let (Some(database), Some(ip)) = (self.database.as_ref(), ip) else { return (None, None) };
+        let Some(record) = database.lookup::<CountryRecord<'_>>(ip).ok().flatten() else { return (None, None) };
+        let country = record.country.or(record.registered_country).and_then(|c| c.iso_code).and_then(country_code);
+        let region = match (&country, record.subdivisions.first().and_then(|s| s.iso_code)) {
+            (Some(country), Some(code)) => region_code(country, code),
+            _ => None,
+        };
+        (country, region)
+    }
+}
+
+/// `US` + `CA` → `US-CA`: a subdivision code of one to three letters or digits.
+fn region_code(country: &str, code: &str) -> Option<String> {
+    let code = code.trim();
+    let code = code.strip_prefix(&format!("{country}-")).unwrap_or(code);
+    let valid = (1..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric());
+    valid.then(|| format!("{country}-{}", code.to_ascii_uppercase()))
 }
 
 /// A two-letter country code, upper-cased; Cloudflare's `XX` (unknown) and `T1` (Tor) are none.
@@ -302,6 +328,7 @@ mod tests {
     fn the_country_comes_from_the_trusted_header_then_the_ip_database() {
         let resolver = GeoResolver {
             country_header: Some(axum::http::HeaderName::from_static("cf-ipcountry")),
+            region_header: Some(axum::http::HeaderName::from_static("cf-region-code")),
             database: Some(database()),
         };
         let mut headers = HeaderMap::new();
@@ -313,15 +340,21 @@ mod tests {
         assert_eq!(resolver.country(&headers, ip("2001:db8::1")).as_deref(), Some("CA"));
         assert_eq!(resolver.country(&headers, ip("10.1.2.3")), None);
         assert_eq!(resolver.country(&headers, None), None);
+        assert_eq!(resolver.locate(&headers, ip("192.0.2.44")), (Some("DE".into()), Some("DE-BY".into())));
         headers.insert("cf-ipcountry", "gb".parse().unwrap());
         assert_eq!(resolver.country(&headers, ip("192.0.2.44")).as_deref(), Some("GB"));
+        headers.insert("cf-region-code", "sct".parse().unwrap());
+        assert_eq!(resolver.locate(&headers, None), (Some("GB".into()), Some("GB-SCT".into())));
+        headers.insert("cf-region-code", "not a code".parse().unwrap());
+        assert_eq!(resolver.locate(&headers, None).1, None);
+        headers.remove("cf-region-code");
         // Cloudflare's "unknown" and "Tor" codes are not countries: fall back to the IP.
         headers.insert("cf-ipcountry", "XX".parse().unwrap());
         assert_eq!(resolver.country(&headers, ip("192.0.2.44")).as_deref(), Some("DE"));
         headers.insert("cf-ipcountry", "T1".parse().unwrap());
         assert_eq!(resolver.country(&headers, None), None);
         // Without a trusted header configured, the header is ignored.
-        let untrusting = GeoResolver { country_header: None, database: None };
+        let untrusting = GeoResolver::default();
         headers.insert("cf-ipcountry", "GB".parse().unwrap());
         assert_eq!(untrusting.country(&headers, ip("192.0.2.44")), None);
     }

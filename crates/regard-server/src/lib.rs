@@ -68,6 +68,7 @@ impl AppState {
     pub fn new(engine: Arc<Engine>, keys: Keys, content: Arc<content::ContentService>) -> AppState {
         let geo = content::GeoResolver {
             country_header: Some(axum::http::HeaderName::from_static("cf-ipcountry")),
+            region_header: Some(axum::http::HeaderName::from_static("cf-region-code")),
             database: None,
         };
         AppState {

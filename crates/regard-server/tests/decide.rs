@@ -203,6 +203,26 @@ async fn the_ladder_picks_by_context_history_exclusion_and_consent() {
     assert_eq!((decision["variant"].as_str(), decision["level"].as_str()), (Some("summer"), Some("dynamic")));
     assert_eq!(decision["content"], "<h2>Summer sale from 10,00\u{a0}€</h2>", "{decision}");
 
+    // Country and region come from the trusted proxy's headers.
+    let mut regional = hero();
+    regional["id"] = json!("regional");
+    regional["variants"] = json!([{"id": "bay", "when": {"context": {"field": "region", "op": "equals", "value": "US-CA"}},
+                                   "template": "Same-day delivery in the Bay Area"}]);
+    assert_eq!(app.admin("POST", "/v1/slots", Some(regional)).await.0, 201);
+    let response = app
+        .client
+        .post(format!("{}/v1/decide", app.base))
+        .basic_auth(WRITE_KEY, Some(""))
+        .header("CF-IPCountry", "US")
+        .header("CF-Region-Code", "CA")
+        .json(&json!({"anonymousId": "campaign", "slots": ["regional"]}))
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["decisions"][0]["variant"], "bay", "{answer}");
+    assert!(answer["decisions"][0]["explanation"].as_str().unwrap().contains("region US-CA"), "{answer}");
+
     // An opted-out person with a campaign still gets the default, and is told why.
     for (id, days) in [("x1", 3.0), ("x2", 0.01)] {
         app.write("/v1/page", page(id, "refuser", days, false)).await;

@@ -70,6 +70,7 @@ pub struct JobProgress {
     pub total: AtomicU64,
     phase: AtomicU8,
     started_ms: AtomicI64,
+    scanned_ms: AtomicI64,
     finished_ms: AtomicI64,
 }
 
@@ -86,6 +87,11 @@ impl JobProgress {
     /// When the scan started (Unix ms), once it has.
     pub fn started_ms(&self) -> Option<i64> {
         Some(self.started_ms.load(Ordering::Relaxed)).filter(|ms| *ms > 0)
+    }
+
+    /// When the scan ended and merging began (Unix ms).
+    pub fn scanned_ms(&self) -> Option<i64> {
+        Some(self.scanned_ms.load(Ordering::Relaxed)).filter(|ms| *ms > 0)
     }
 
     /// When the job finished or failed (Unix ms).
@@ -127,8 +133,9 @@ impl BackfillProgress {
     }
 }
 
-/// Marks a pass as merging (the scan is done).
-pub(crate) fn merging(progress: &JobProgress) {
+/// Marks a pass as merging (the scan is done) at `now_ms`.
+pub(crate) fn merging(progress: &JobProgress, now_ms: i64) {
+    progress.scanned_ms.store(now_ms, Ordering::Relaxed);
     progress.set_phase(BackfillPhase::Merging);
 }
 
@@ -313,6 +320,8 @@ pub struct SegmentStatus {
     pub saved_ms: Option<i64>,
     /// When the scan started (Unix ms).
     pub started_ms: Option<i64>,
+    /// When the scan ended and merging began (Unix ms).
+    pub scanned_ms: Option<i64>,
     /// When the segment became ready, or the backfill failed (Unix ms).
     pub finished_ms: Option<i64>,
 }
@@ -368,6 +377,7 @@ pub(crate) fn segment_status(
         total: passes.iter().map(|p| p.total.load(Ordering::Relaxed)).sum(),
         saved_ms: readiness.saved_ms,
         started_ms: passes.iter().filter_map(|p| p.started_ms()).min(),
+        scanned_ms: passes.iter().filter_map(|p| p.scanned_ms()).max(),
         finished_ms,
     }
 }

@@ -5,6 +5,12 @@
 //! commit, so a concurrent reader may see a change up to one group commit before it is
 //! durable; if a commit fails the writer stops, every waiting and later sender gets an error,
 //! and a restart rebuilds the live state from what is on disk.
+//!
+//! Beside the writer run the `regard-ticker` thread (it asks the writer, every second, to apply
+//! the segment changes time alone brings) and the `regard-backfill` thread: it reads the stored
+//! history of new segments' event matches on its own connections while ingestion goes on, and
+//! sends what it found to the writer as ordinary changes, so the writer stays the only one to
+//! change the live state.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -716,7 +722,7 @@ fn run_backfills(requests: std::sync::mpsc::Receiver<BackfillWork>, context: Bac
         };
         let scanned_in = started.elapsed();
         let n_signals = signals.len();
-        crate::backfill::merging(&pass);
+        crate::backfill::merging(&pass, now_ms());
         if finish_backfill(&context, &jobs, signals).is_err() {
             // The writer stopped: the next start-up rebuilds everything from the log.
             return;
@@ -920,7 +926,6 @@ mod tests {
     use super::*;
     use regard_core::consent::ConsentMode;
     use regard_core::message::{MessageContext, MessageKind};
-    use regard_core::segments::SegmentDefinition;
 
     fn track(id: &str, anonymous_id: &str) -> Message {
         Message {

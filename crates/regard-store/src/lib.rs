@@ -7,13 +7,15 @@
 //! the writer (SQLite WAL mode).
 //!
 //! Threading rule: only the writer thread writes to the database or takes the live state's
-//! write lock.
+//! write lock. The `regard-backfill` thread reads the event log for new segments on its own
+//! connections and hands what it found to the writer ([`backfill`]).
 
 pub mod backfill;
 pub mod codec;
 pub mod content;
 pub mod engine;
 pub mod segments;
+pub mod sql_baseline;
 pub mod sqlite;
 pub mod stats;
 

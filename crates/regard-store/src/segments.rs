@@ -1,7 +1,8 @@
 //! Segments over stored history: a definition evaluated for every profile from the event log
 //! and the live state. `POST /v1/segments/preview` and `regard segments preview` use it to
-//! show the size and sample members of a draft before it is saved; the backfill of saved
-//! segments will use the same scan.
+//! show the size and sample members of a draft before it is saved. (Saved segments are
+//! backfilled by [`crate::backfill`], whose parallel scan reads only the properties matches
+//! need; previews still parse each message whole.)
 
 use std::time::{Duration, Instant};
 

@@ -552,6 +552,8 @@ pub struct CatalogCondition {
 pub enum ContextField {
     /// ISO country code, from the IP address or the locale.
     Country,
+    /// ISO 3166-2 subdivision (`US-CA`, `DE-BY`), from a trusted proxy header or the IP database.
+    Region,
     /// `utm_source`.
     UtmSource,
     /// `utm_medium`.
@@ -569,6 +571,7 @@ impl ContextField {
     pub fn as_str(self) -> &'static str {
         match self {
             ContextField::Country => "country",
+            ContextField::Region => "region",
             ContextField::UtmSource => "utm_source",
             ContextField::UtmMedium => "utm_medium",
             ContextField::UtmCampaign => "utm_campaign",

@@ -47,6 +47,11 @@ pub trait SegmentFacts: ScoreSource {
         let _ = leaf;
         self.matching_times(event)
     }
+    /// Whether [`SegmentFacts::leaf_times`] gives times in ascending order (an index keeps
+    /// them so): membership is then decided by binary search instead of a scan.
+    fn times_are_sorted(&self) -> bool {
+        false
+    }
     /// Whether this is the person's first visit.
     fn visitor_kind(&self) -> VisitorKind;
     /// A field of the current visit's context.
@@ -220,6 +225,7 @@ fn next_leaf(leaf: &mut usize) -> usize {
 }
 
 fn member(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64, leaf: &mut usize) -> bool {
+    let sorted = facts.times_are_sorted();
     match condition {
         Condition::All(children) | Condition::Any(children) => {
             let wanted = matches!(condition, Condition::Any(_));
@@ -243,6 +249,7 @@ fn member(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64, leaf: &m
         }
         Condition::Event(condition) => counted_in_window(
             &facts.leaf_times(next_leaf(leaf), &condition.event),
+            sorted,
             condition.window,
             now_ms,
             condition.count,
@@ -250,31 +257,47 @@ fn member(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64, leaf: &m
         ),
         Condition::Catalog(condition) => counted_in_window(
             &facts.leaf_times(next_leaf(leaf), &condition.event),
+            sorted,
             condition.window,
             now_ms,
             condition.count,
             condition.min_distinct_days,
         ),
         Condition::Never(condition) => {
-            !facts.leaf_times(next_leaf(leaf), &condition.event).iter().any(|t| condition.window.contains(*t, now_ms))
+            let times = facts.leaf_times(next_leaf(leaf), &condition.event);
+            if sorted {
+                window_range(&times, condition.window, now_ms).is_empty()
+            } else {
+                !times.iter().any(|t| condition.window.contains(*t, now_ms))
+            }
         }
         Condition::NotWithinDays(condition) => {
-            let last_ms = latest_in(&facts.leaf_times(next_leaf(leaf), &condition.event), Window::Ever, now_ms);
+            let times = facts.leaf_times(next_leaf(leaf), &condition.event);
+            let last_ms = latest_in(&times, sorted, Window::Ever, now_ms);
             let quiet_ms = i64::from(condition.days) * DAY_MS;
             last_ms.is_some_and(|last| last <= now_ms.saturating_sub(quiet_ms))
         }
         Condition::Sequence(condition) => {
             let (first_leaf, then_leaf) = (next_leaf(leaf), next_leaf(leaf));
-            let first_ms = latest_in(&facts.leaf_times(first_leaf, &condition.first), condition.first_window, now_ms);
-            let Some(first_ms) = first_ms else {
+            let first_times = facts.leaf_times(first_leaf, &condition.first);
+            let Some(first_ms) = latest_in(&first_times, sorted, condition.first_window, now_ms) else {
                 return false;
             };
-            !facts.leaf_times(then_leaf, &condition.then_never).iter().any(|t| *t > first_ms && *t <= now_ms)
+            let then = facts.leaf_times(then_leaf, &condition.then_never);
+            if sorted {
+                then.get(then.partition_point(|t| *t <= first_ms)).is_none_or(|t| *t > now_ms)
+            } else {
+                !then.iter().any(|t| *t > first_ms && *t <= now_ms)
+            }
         }
         Condition::Purchases(condition) => {
             let times = facts.leaf_times(next_leaf(leaf), &PurchasesCondition::event_match());
-            let counted = times.iter().filter(|t| **t <= now_ms && condition.window.contains(**t, now_ms)).count();
-            let last_ms = latest_in(&times, Window::Ever, now_ms);
+            let counted = if sorted {
+                window_range(&times, condition.window, now_ms).len()
+            } else {
+                times.iter().filter(|t| condition.window.contains(**t, now_ms)).count()
+            };
+            let last_ms = latest_in(&times, sorted, Window::Ever, now_ms);
             let mut holds = condition.count.holds(counted);
             if let Some(days) = condition.last_before_days {
                 holds &= last_ms.is_some_and(|last| now_ms - last >= i64::from(days) * DAY_MS);
@@ -296,40 +319,60 @@ fn member(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64, leaf: &m
     }
 }
 
+/// The part of ascending `times` inside the window at `now_ms`, by binary search.
+fn window_range(times: &[i64], window: Window, now_ms: i64) -> &[i64] {
+    let until = times.partition_point(|t| *t <= now_ms);
+    let (from, until) = match window {
+        Window::Ever => (0, until),
+        Window::LastDays(_) | Window::LastHours(_) => {
+            let start = now_ms.saturating_sub(window.sliding_ms().unwrap_or(0));
+            (times.partition_point(|t| *t <= start), until)
+        }
+        Window::Between { start_ms, end_ms } => {
+            (times.partition_point(|t| *t < start_ms), until.min(times.partition_point(|t| *t < end_ms)))
+        }
+    };
+    &times[from..until.max(from)]
+}
+
 /// The latest of `times` inside the window at `now_ms`.
-fn latest_in(times: &[i64], window: Window, now_ms: i64) -> Option<i64> {
+fn latest_in(times: &[i64], sorted: bool, window: Window, now_ms: i64) -> Option<i64> {
+    if sorted {
+        return window_range(times, window, now_ms).last().copied();
+    }
     times.iter().copied().filter(|t| window.contains(*t, now_ms)).max()
 }
 
 /// Whether the times inside the window satisfy the count bound and the distinct-days guard,
-/// without copying them when they are already in order (as an index keeps them).
+/// by binary search when they are in order (as an index keeps them).
 fn counted_in_window(
     times: &[i64],
+    sorted: bool,
     window: Window,
     now_ms: i64,
     count: super::definition::CountBound,
     min_distinct_days: Option<u32>,
 ) -> bool {
-    let in_window = times.iter().filter(|t| window.contains(**t, now_ms)).count();
-    if !count.holds(in_window) {
+    if !sorted {
+        let inside = in_window_sorted(times, window, now_ms);
+        return count.holds(inside.len()) && enough_days(&inside, min_distinct_days);
+    }
+    let inside = window_range(times, window, now_ms);
+    if !count.holds(inside.len()) {
         return false;
     }
     let Some(min_days) = min_distinct_days else {
         return true;
     };
-    if times.is_sorted() {
-        let mut days = 0usize;
-        let mut previous: Option<i64> = None;
-        for day in times.iter().filter(|t| window.contains(**t, now_ms)).map(|t| t.div_euclid(DAY_MS)) {
-            if previous != Some(day) {
-                days += 1;
-                previous = Some(day);
-            }
+    let mut days = 0usize;
+    let mut previous: Option<i64> = None;
+    for day in inside.iter().map(|t| t.div_euclid(DAY_MS)) {
+        if previous != Some(day) {
+            days += 1;
+            previous = Some(day);
         }
-        days >= min_days as usize
-    } else {
-        enough_days(&in_window_sorted(times, window, now_ms), Some(min_days))
     }
+    days >= min_days as usize
 }
 
 /// The earliest instant after `now_ms` at which membership changes if no new event arrives, or
@@ -400,13 +443,13 @@ fn eval(condition: &Condition, facts: &dyn SegmentFacts, now_ms: i64, path: &str
             times.is_empty()
         }
         Condition::NotWithinDays(condition) => {
-            let last_ms = latest_in(&facts.matching_times(&condition.event), Window::Ever, now_ms);
+            let last_ms = latest_in(&facts.matching_times(&condition.event), false, Window::Ever, now_ms);
             observe(ReasonDetail::LastEvent { event: condition.event.name.clone(), last_ms });
             let quiet_ms = i64::from(condition.days) * DAY_MS;
             last_ms.is_some_and(|last| last <= now_ms.saturating_sub(quiet_ms))
         }
         Condition::Sequence(condition) => {
-            let first_ms = latest_in(&facts.matching_times(&condition.first), condition.first_window, now_ms);
+            let first_ms = latest_in(&facts.matching_times(&condition.first), false, condition.first_window, now_ms);
             let followed = first_ms.is_some_and(|first| {
                 facts.matching_times(&condition.then_never).iter().any(|t| *t > first && *t <= now_ms)
             });
@@ -679,6 +722,7 @@ pub fn explain(reason: &Reason) -> String {
         ReasonDetail::Visitor(VisitorKind::Returning) => "You have visited before.".to_owned(),
         ReasonDetail::Context { field, value: Some(value) } => match field {
             ContextField::Country => format!("You are visiting from {value}."),
+            ContextField::Region => format!("You are visiting from the region {value}."),
             ContextField::UtmSource => format!("You arrived from the source \"{value}\"."),
             ContextField::UtmMedium => format!("You arrived through the medium \"{value}\"."),
             ContextField::UtmCampaign => format!("You arrived through the campaign \"{value}\"."),

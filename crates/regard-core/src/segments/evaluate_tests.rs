@@ -61,6 +61,38 @@ impl SegmentFacts for Person {
     }
 }
 
+/// The same person with times in order, so the evaluator may binary-search them.
+struct Sorted<'a>(&'a Person);
+
+impl ScoreSource for Sorted<'_> {
+    fn score(&self, name: &str) -> Option<f64> {
+        self.0.score(name)
+    }
+}
+
+impl SegmentFacts for Sorted<'_> {
+    fn trait_value(&self, name: &str) -> Option<Value> {
+        self.0.trait_value(name)
+    }
+    fn matching_events(&self, event: &EventMatch) -> Vec<i64> {
+        let mut times = self.0.matching_events(event);
+        times.sort_unstable();
+        times
+    }
+    fn times_are_sorted(&self) -> bool {
+        true
+    }
+    fn visitor_kind(&self) -> VisitorKind {
+        self.0.visitor_kind()
+    }
+    fn context(&self, field: ContextField) -> Option<String> {
+        self.0.context(field)
+    }
+    fn is_member(&self, segment: &SegmentId) -> bool {
+        self.0.is_member(segment)
+    }
+}
+
 fn now_ms() -> i64 {
     parse_iso8601_ms("2026-03-10T12:00:00Z").expect("a valid instant")
 }
@@ -80,6 +112,7 @@ fn check(json: &str, person: &Person, member: bool, sentences: &[&str], next_cha
     let evaluation = evaluate(&condition, person, now_ms());
     assert_eq!(evaluation.member, member, "membership for {json}");
     assert_eq!(evaluate_membership(&condition, person, now_ms()), member, "the fast path agrees for {json}");
+    assert_eq!(evaluate_membership(&condition, &Sorted(person), now_ms()), member, "binary search agrees for {json}");
     if let Some(change) = next_change {
         let check = next_check_ms(&condition, person, now_ms());
         assert!(check.is_some_and(|c| c <= change), "a check is scheduled by the change for {json}: {check:?}");

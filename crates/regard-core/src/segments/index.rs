@@ -67,8 +67,10 @@ pub struct SegmentIndex {
     by_name: FxHashMap<String, NameMatches>,
     slots: Vec<String>,
     segments: Vec<Option<IndexedSegment>>,
-    /// Everything the index keeps per profile, in one entry: an event touches one.
-    profiles: FxHashMap<ProfileId, ProfileEntry>,
+    /// Everything the index keeps per profile, in one entry an event touches, found by
+    /// position: profile ids are dense, and a stored event costs one cache miss here, not a
+    /// hash probe's two.
+    profiles: ProfileEntries,
     sizes: Vec<usize>,
     expiry: BinaryHeap<Reverse<(i64, ProfileId)>>,
     n_scheduled: usize,
@@ -77,15 +79,155 @@ pub struct SegmentIndex {
     trait_segments: Vec<SegmentSlot>,
 }
 
+/// One profile's signal lists packed in one allocation: a count of lists, a header entry per
+/// list (match number and length), then each list's times, ascending, in header order.
+///
+/// One allocation rather than a list of lists: recording an event's time then touches one
+/// heap block the cache has likely never seen instead of two, which is most of what keeping
+/// the index costs per event.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SignalLists(Vec<i64>);
+
+impl SignalLists {
+    fn lists(&self) -> usize {
+        self.0.first().map_or(0, |n| *n as usize)
+    }
+
+    fn header(&self, i: usize) -> (u32, usize) {
+        let packed = self.0[1 + i] as u64;
+        ((packed >> 32) as u32, (packed & 0xffff_ffff) as usize)
+    }
+
+    fn set_len(&mut self, i: usize, number: u32, len: usize) {
+        self.0[1 + i] = ((u64::from(number) << 32) | len as u64) as i64;
+    }
+
+    /// The header index, start offset and length of a list.
+    fn find(&self, number: u32) -> Option<(usize, usize, usize)> {
+        let lists = self.lists();
+        let mut start = 1 + lists;
+        for i in 0..lists {
+            let (n, len) = self.header(i);
+            if n == number {
+                return Some((i, start, len));
+            }
+            start += len;
+        }
+        None
+    }
+
+    /// The times of the events matching `number`, ascending.
+    pub fn times(&self, number: u32) -> &[i64] {
+        self.find(number).map_or(&[], |(_, start, len)| &self.0[start..start + len])
+    }
+
+    /// Every list: (match number, times ascending).
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &[i64])> {
+        let lists = self.lists();
+        let mut start = 1 + lists;
+        (0..lists).map(move |i| {
+            let (number, len) = self.header(i);
+            let times = &self.0[start..start + len];
+            start += len;
+            (number, times)
+        })
+    }
+
+    /// The header index, start and length of `number`'s list, made empty if missing.
+    fn list_mut(&mut self, number: u32) -> (usize, usize, usize) {
+        if let Some(found) = self.find(number) {
+            return found;
+        }
+        if self.0.is_empty() {
+            self.0.push(0);
+        }
+        let lists = self.lists();
+        self.0.insert(1 + lists, 0);
+        self.0[0] = (lists + 1) as i64;
+        self.set_len(lists, number, 0);
+        let end = self.0.len();
+        (lists, end, 0)
+    }
+
+    /// Records one time (events mostly arrive in time order: then it is appended to its list).
+    pub fn insert(&mut self, number: u32, at_ms: i64) {
+        let (i, start, len) = self.list_mut(number);
+        let list = &self.0[start..start + len];
+        let at = len - list.iter().rev().take_while(|t| **t > at_ms).count();
+        self.0.insert(start + at, at_ms);
+        self.set_len(i, number, len + 1);
+    }
+
+    /// Drops the lists of these matches.
+    pub fn remove_lists(&mut self, numbers: &[u32]) {
+        if !self.iter().any(|(number, _)| numbers.contains(&number)) {
+            return;
+        }
+        let kept: Vec<(u32, Vec<i64>)> =
+            self.iter().filter(|(n, _)| !numbers.contains(n)).map(|(n, times)| (n, times.to_vec())).collect();
+        self.0.clear();
+        for (number, times) in kept {
+            self.extend_sorted(number, &times);
+        }
+    }
+
+    /// Records many times (ascending).
+    pub fn extend_sorted(&mut self, number: u32, sorted: &[i64]) {
+        if sorted.is_empty() {
+            return;
+        }
+        let (i, start, len) = self.list_mut(number);
+        let end = start + len;
+        self.0.splice(end..end, sorted.iter().copied());
+        let list = &mut self.0[start..end + sorted.len()];
+        if len > 0 && list[len - 1] > list[len] {
+            list.sort_unstable();
+        }
+        self.set_len(i, number, len + sorted.len());
+    }
+}
+
 /// One profile's part of the index.
 #[derive(Debug, Default)]
 struct ProfileEntry {
-    /// (match number, times of the matching events ascending).
-    signals: Vec<(u32, Vec<i64>)>,
+    /// The times of the profile's events matching each match.
+    signals: SignalLists,
     /// The segments the profile is in now.
     members: Vec<SegmentSlot>,
     /// The pending time-driven check, if any.
     scheduled_at: Option<i64>,
+}
+
+/// Per-profile entries indexed by profile id.
+#[derive(Debug, Default)]
+struct ProfileEntries(Vec<ProfileEntry>);
+
+impl ProfileEntries {
+    fn get(&self, profile: &ProfileId) -> Option<&ProfileEntry> {
+        self.0.get(usize::try_from(*profile).ok()?)
+    }
+
+    fn get_mut(&mut self, profile: &ProfileId) -> Option<&mut ProfileEntry> {
+        self.0.get_mut(usize::try_from(*profile).ok()?)
+    }
+
+    /// The entry of `profile`, made if needed.
+    fn entry(&mut self, profile: ProfileId) -> &mut ProfileEntry {
+        let i = usize::try_from(profile).unwrap_or(usize::MAX);
+        if i >= self.0.len() {
+            // Ids come from a counter, so this grows by one profile at a time.
+            self.0.resize_with(i.saturating_add(1), ProfileEntry::default);
+        }
+        &mut self.0[i]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (ProfileId, &ProfileEntry)> {
+        self.0.iter().enumerate().map(|(i, e)| (i as ProfileId, e))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (ProfileId, &mut ProfileEntry)> {
+        self.0.iter_mut().enumerate().map(|(i, e)| (i as ProfileId, e))
+    }
 }
 
 fn walk(condition: &Condition, matches: &mut Vec<EventMatch>, traits: &mut bool, visitor: &mut bool) {
@@ -157,7 +299,44 @@ impl SegmentIndex {
             leaf_matches,
         });
         self.rebuild_reverse_index();
+        self.retire_unused_matches();
         (slot, new)
+    }
+
+    /// Forgets the matches no saved segment counts any more (after a deletion, or a new
+    /// version that dropped a condition): events stop being indexed for them and their times
+    /// are dropped. A later segment counting the same events gets a new match, backfilled.
+    fn retire_unused_matches(&mut self) {
+        let mut used = vec![false; self.matches.len()];
+        for segment in self.segments.iter().flatten() {
+            for number in &segment.matches {
+                used[*number as usize] = true;
+            }
+        }
+        let mut retired = Vec::new();
+        for matches in self.by_name.values_mut() {
+            let unused: Vec<u32> = matches.numbers().filter(|n| !used[*n as usize]).collect();
+            for number in unused {
+                matches.remove(number);
+                retired.push(number);
+            }
+        }
+        if retired.is_empty() {
+            return;
+        }
+        self.by_name.retain(|_, matches| !matches.is_empty());
+        for number in &retired {
+            // Nothing waits on it: a backfill still reading it has nothing to merge.
+            self.history[*number as usize] = MatchHistory::Complete;
+        }
+        for (_, entry) in self.profiles.iter_mut() {
+            entry.signals.remove_lists(&retired);
+        }
+    }
+
+    /// The matches some saved segment counts: (number, what it matches).
+    pub fn live_matches(&self) -> impl Iterator<Item = (u32, &EventMatch)> {
+        self.by_name.values().flat_map(|matches| matches.matches())
     }
 
     /// Which segments each match, the visitor kind and traits concern: an event then
@@ -213,11 +392,12 @@ impl SegmentIndex {
         self.segments[slot as usize] = None;
         self.sizes[slot as usize] = 0;
         self.rebuild_reverse_index();
+        self.retire_unused_matches();
         let mut left = Vec::new();
         for (profile, entry) in self.profiles.iter_mut() {
             if let Some(i) = entry.members.iter().position(|s| *s == slot) {
                 entry.members.swap_remove(i);
-                left.push(*profile);
+                left.push(profile);
             }
         }
         left.sort_unstable();
@@ -273,60 +453,34 @@ impl SegmentIndex {
 
     /// Records that a profile's event at `timestamp_ms` matches `number`.
     pub fn add_signal(&mut self, profile: ProfileId, number: u32, timestamp_ms: i64) {
-        let times = self.times_mut(profile, number);
-        // Events mostly arrive in time order: then this is a push.
-        let at = times.len() - times.iter().rev().take_while(|t| **t > timestamp_ms).count();
-        times.insert(at, timestamp_ms);
+        self.profiles.entry(profile).signals.insert(number, timestamp_ms);
     }
 
     /// Adds many times (ascending) of one profile's events matching `number`: a backfill's
     /// result, merged with what arrived live meanwhile.
     pub fn add_sorted_signals(&mut self, profile: ProfileId, number: u32, sorted_times: &[i64]) {
-        if sorted_times.is_empty() {
-            return;
-        }
-        let times = self.times_mut(profile, number);
-        if times.last().is_none_or(|last| *last <= sorted_times[0]) {
-            times.extend_from_slice(sorted_times);
-        } else {
-            times.extend_from_slice(sorted_times);
-            times.sort_unstable();
+        if !sorted_times.is_empty() {
+            self.profiles.entry(profile).signals.extend_sorted(number, sorted_times);
         }
     }
 
-    fn times_mut(&mut self, profile: ProfileId, number: u32) -> &mut Vec<i64> {
-        let lists = &mut self.profiles.entry(profile).or_default().signals;
-        let i = match lists.iter().position(|(n, _)| *n == number) {
-            Some(i) => i,
-            None => {
-                lists.push((number, Vec::new()));
-                lists.len() - 1
-            }
-        };
-        &mut lists[i].1
-    }
-
-    /// Every signal list of a profile: (match number, times ascending).
-    pub fn profile_signals(&self, profile: ProfileId) -> &[(u32, Vec<i64>)] {
-        self.profiles.get(&profile).map_or(&[], |entry| entry.signals.as_slice())
+    /// Every signal list of a profile.
+    pub fn profile_signals(&self, profile: ProfileId) -> &SignalLists {
+        static NONE: SignalLists = SignalLists(Vec::new());
+        self.profiles.get(&profile).map_or(&NONE, |entry| &entry.signals)
     }
 
     /// The times of a profile's events matching `number`, oldest first.
     pub fn signals(&self, profile: ProfileId, number: u32) -> &[i64] {
-        self.profile_signals(profile)
-            .iter()
-            .find(|(n, _)| *n == number)
-            .map(|(_, times)| times.as_slice())
-            .unwrap_or(&[])
+        self.profile_signals(profile).times(number)
     }
 
     /// Moves every signal of `from` to `into` (a profile merge).
     pub fn merge_signals(&mut self, from: ProfileId, into: ProfileId) {
         let moved = self.profiles.get_mut(&from).map(|entry| std::mem::take(&mut entry.signals)).unwrap_or_default();
-        for (number, times) in moved {
-            let merged = self.times_mut(into, number);
-            merged.extend(times);
-            merged.sort_unstable();
+        let target = &mut self.profiles.entry(into).signals;
+        for (number, times) in moved.iter() {
+            target.extend_sorted(number, times);
         }
     }
 
@@ -343,7 +497,7 @@ impl SegmentIndex {
     /// Members of a segment now, in profile order.
     pub fn members_of(&self, slot: SegmentSlot) -> Vec<ProfileId> {
         let mut out: Vec<ProfileId> =
-            self.profiles.iter().filter(|(_, entry)| entry.members.contains(&slot)).map(|(p, _)| *p).collect();
+            self.profiles.iter().filter(|(_, entry)| entry.members.contains(&slot)).map(|(p, _)| p).collect();
         out.sort_unstable();
         out
     }
@@ -368,12 +522,11 @@ impl SegmentIndex {
         outcomes: &[(SegmentSlot, bool)],
         changed: &mut Vec<(SegmentSlot, bool)>,
     ) {
-        let entry = match self.profiles.get_mut(&profile) {
-            Some(entry) => entry,
+        if self.profiles.get(&profile).is_none() && outcomes.iter().all(|(_, member)| !member) {
             // Most evaluations confirm a non-membership: no entry is made for them.
-            None if outcomes.iter().all(|(_, member)| !member) => return,
-            None => self.profiles.entry(profile).or_default(),
-        };
+            return;
+        }
+        let entry = self.profiles.entry(profile);
         for &(slot, member) in outcomes {
             let position = entry.members.iter().position(|s| *s == slot);
             let size = self.sizes.get_mut(slot as usize);
@@ -399,7 +552,7 @@ impl SegmentIndex {
 
     /// Asks for the profile to be re-evaluated at `at_ms` (when a window moves on).
     pub fn schedule(&mut self, profile: ProfileId, at_ms: i64) {
-        let entry = self.profiles.entry(profile).or_default();
+        let entry = self.profiles.entry(profile);
         // One pending check per profile, the earliest: later ones are rescheduled by it.
         match entry.scheduled_at {
             Some(at) if at <= at_ms => return,
@@ -470,6 +623,11 @@ mod tests {
         assert_eq!(index.size(slot_a), 1);
         assert_eq!(index.unregister("a"), vec![7]);
         assert!(!index.is_member(7, slot_a));
+        assert_eq!(index.live_matches().count(), 1, "b still counts purchases");
+        index.add_signal(9, 0, 5);
+        index.unregister("b");
+        assert_eq!(index.live_matches().count(), 0, "nothing counts purchases any more");
+        assert!(index.signals(9, 0).is_empty() && index.matches_for("Order Completed").is_empty());
     }
 
     #[test]
@@ -488,6 +646,21 @@ mod tests {
 #[cfg(test)]
 mod signal_tests {
     use super::*;
+
+    #[test]
+    fn packed_lists_keep_each_match_apart() {
+        let mut lists = SignalLists::default();
+        lists.insert(7, 30);
+        lists.insert(2, 5);
+        lists.insert(7, 10);
+        lists.extend_sorted(2, &[1, 9]);
+        lists.extend_sorted(4, &[3]);
+        assert_eq!(lists.times(7), [10, 30]);
+        assert_eq!(lists.times(2), [1, 5, 9]);
+        assert_eq!(lists.times(4), [3]);
+        assert!(lists.times(1).is_empty());
+        assert_eq!(lists.iter().map(|(n, t)| (n, t.len())).collect::<Vec<_>>(), [(7, 2), (2, 3), (4, 1)]);
+    }
 
     #[test]
     fn signals_stay_sorted_whatever_the_arrival_order() {

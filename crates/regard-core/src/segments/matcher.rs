@@ -116,6 +116,20 @@ impl NameMatches {
         self.entries.is_empty()
     }
 
+    /// Removes a match (no saved segment counts it any more).
+    pub fn remove(&mut self, number: u32) {
+        let entries = std::mem::take(&mut self.entries);
+        self.keys.clear();
+        for entry in entries.into_iter().filter(|e| e.number != number) {
+            self.add(entry.number, entry.event);
+        }
+    }
+
+    /// Every match: (number, what it matches).
+    pub fn matches(&self) -> impl Iterator<Item = (u32, &EventMatch)> + '_ {
+        self.entries.iter().map(|e| (e.number, &e.event))
+    }
+
     /// The registered match with this number.
     pub fn find(&self, event: &EventMatch) -> Option<u32> {
         self.entries.iter().find(|e| e.event == *event).map(|e| e.number)
@@ -175,8 +189,8 @@ impl NameMatches {
 enum PathRef<'a> {
     /// The catalog's path of its `product_id`.
     Catalog(&'a [String]),
-    /// Its `category` property, as written ("Sports > Running Shoes").
-    Text(Cow<'a, str>),
+    /// Its `category` property, as written ("Sports > Running Shoes"), split once.
+    Text(Vec<Cow<'a, str>>),
     /// Neither.
     Unknown,
 }
@@ -185,7 +199,7 @@ impl PathRef<'_> {
     fn contains(&self, wanted: &[String]) -> bool {
         match self {
             PathRef::Catalog(path) => path_contains(path, wanted),
-            PathRef::Text(text) => text_path_contains(text, wanted),
+            PathRef::Text(path) => path_contains(path, wanted),
             PathRef::Unknown => false,
         }
     }
@@ -195,7 +209,18 @@ fn own_path<'a>(properties: &EventProperties<'a>, catalog: &'a dyn CategoryLooku
     if let Some(path) = properties.text("product_id").and_then(|id| catalog.category_path(&id)) {
         return PathRef::Catalog(path);
     }
-    properties.text("category").map_or(PathRef::Unknown, PathRef::Text)
+    match properties.text("category") {
+        // The same reading as `Product::parse_category_path`, borrowing the segments.
+        Some(Cow::Borrowed(text)) => PathRef::Text(split_path(text).map(Cow::Borrowed).collect()),
+        Some(Cow::Owned(text)) => PathRef::Text(split_path(&text).map(|s| Cow::Owned(s.to_owned())).collect()),
+        None => PathRef::Unknown,
+    }
+}
+
+/// The segments of a category as written, as [`Product::parse_category_path`] reads them.
+fn split_path(text: &str) -> impl Iterator<Item = &str> {
+    let separator = if text.contains('>') { '>' } else { '/' };
+    text.split(separator).map(str::trim).filter(|part| !part.is_empty())
 }
 
 /// Whether any item of a `products` array is in the wanted category.
@@ -209,22 +234,23 @@ fn items_contain(items: Option<&Value>, wanted: &[String], catalog: &dyn Categor
     })
 }
 
-/// [`path_contains`] on a category as written, without building its path (the same reading as
-/// [`Product::parse_category_path`]).
+/// [`path_contains`] on a category as written, without building its path.
 fn text_path_contains(text: &str, wanted: &[String]) -> bool {
-    let separator = if text.contains('>') { '>' } else { '/' };
-    let segments = || text.split(separator).map(str::trim).filter(|part| !part.is_empty());
-    let (n, total) = (wanted.len(), segments().count());
+    let (n, total) = (wanted.len(), split_path(text).count());
     n > 0
         && total >= n
-        && (0..=total - n)
-            .any(|start| segments().skip(start).take(n).zip(wanted).all(|(have, want)| have.eq_ignore_ascii_case(want)))
+        && (0..=total - n).any(|start| {
+            split_path(text).skip(start).take(n).zip(wanted).all(|(have, want)| have.eq_ignore_ascii_case(want))
+        })
 }
 
 /// Whether `wanted` (a category path) appears anywhere along `path`, ignoring ASCII case.
-pub fn path_contains(path: &[String], wanted: &[String]) -> bool {
+pub fn path_contains<S: AsRef<str>>(path: &[S], wanted: &[String]) -> bool {
     let n = wanted.len();
-    n > 0 && path.windows(n).any(|window| window.iter().zip(wanted).all(|(have, want)| have.eq_ignore_ascii_case(want)))
+    n > 0
+        && path
+            .windows(n)
+            .any(|window| window.iter().zip(wanted).all(|(have, want)| have.as_ref().eq_ignore_ascii_case(want)))
 }
 
 /// The category path of one product reference (an event's properties, or one item of its

@@ -146,8 +146,10 @@ fn request_context(
         .and_then(|decisions| {
             decisions.into_iter().find(|(purpose, _)| *purpose == ConsentPurpose::Personalization).map(|(_, g)| g)
         });
+    let (country, region) = state.geo.locate(headers, ip);
     RequestContext {
-        country: state.geo.country(headers, ip),
+        country,
+        region,
         campaign,
         referrer_domain: referrer.as_deref().and_then(url_host),
         device: user_agent.as_deref().map(|ua| device_from_user_agent(ua).to_owned()),

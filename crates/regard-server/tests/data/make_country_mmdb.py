@@ -11,7 +11,8 @@ from netaddr import IPSet
 
 writer = MMDBWriter(ip_version=6, database_type="GeoLite2-Country", languages=["en"],
                     description={"en": "Regard test database"}, ipv4_compatible=True)
-writer.insert_network(IPSet(["192.0.2.0/24"]), {"country": {"iso_code": "DE", "names": {"en": "Germany"}}})
+writer.insert_network(IPSet(["192.0.2.0/24"]), {"country": {"iso_code": "DE", "names": {"en": "Germany"}},
+                                                  "subdivisions": [{"iso_code": "BY"}]})
 writer.insert_network(IPSet(["198.51.100.0/24"]), {"country": {"iso_code": "JP", "names": {"en": "Japan"}}})
 writer.insert_network(IPSet(["203.0.113.0/24"]), {"registered_country": {"iso_code": "FR"}})
 writer.insert_network(IPSet(["2001:db8::/32"]), {"country": {"iso_code": "CA"}})
