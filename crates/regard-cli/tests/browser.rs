@@ -6,52 +6,30 @@
 //! Needs Node.js 20+ and Chromium; it fails (never skips) without them, saying how to install
 //! them. `.ci/run` installs both.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod common;
+
+use common::Server;
+
 /// How long the browser run may take before it counts as hung.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// A `regard serve` child process, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts the real binary over `data` with keys of its own making (none from the environment).
 fn start_server(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_regard"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_regard"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--demo-shop", "--consent-mode", "opt-in", "--data"])
         .arg(data)
         .env_remove("REGARD_WRITE_KEY")
         .env_remove("REGARD_ADMIN_KEY")
-        .env("REGARD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn regard serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("Regard is listening on ") {
-                let _ = tx.send(url.trim().to_owned());
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(60)).expect("regard serve did not start listening");
-    Server { child, base }
+        .env("REGARD_LOG", "warn");
+    common::spawn_server(command)
 }
 
 /// The keys `regard serve` generated into the data directory.

@@ -1,34 +1,16 @@
 //! API tests: the real router on a real port over a temporary store.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use regard_core::consent::ConsentMode;
-use regard_server::{router, AppState, Keys};
-use regard_store::{Engine, EngineConfig};
 use serde_json::{json, Value};
 
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-const WRITE_KEY: &str = "test-write-key";
-const ADMIN_KEY: &str = "test-admin-key";
+use common::{TestApp, ADMIN_KEY, WRITE_KEY};
 
 async fn spawn_app_with(mode: ConsentMode) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = EngineConfig::new(dir.path());
-    config.live.consent_mode = mode;
-    let engine = Arc::new(Engine::open(config, &mut |_| {}).expect("engine"));
-    let keys = Keys { write_key: WRITE_KEY.into(), admin_key: ADMIN_KEY.into() };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let content = Arc::new(regard_server::content::ContentService::open(dir.path()).expect("content store"));
-    let app = router(AppState::new(engine, keys, content));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    TestApp { base, client: reqwest::Client::new(), _dir: dir }
+    common::spawn(common::Options { consent_mode: mode, ..Default::default() }).await
 }
 
 async fn spawn_app() -> TestApp {

@@ -1,37 +1,16 @@
 //! Browser-facing routes: the `/regard.js` script, the demo shop page, and CORS on the routes the
 //! write key may use from another origin. The real router on a real port over a temporary store.
 
-use std::sync::Arc;
-
-use regard_core::consent::ConsentMode;
-use regard_server::{router, AppState, Keys};
-use regard_store::{Engine, EngineConfig};
 use reqwest::Method;
 
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-const WRITE_KEY: &str = "test-write-key";
-const ADMIN_KEY: &str = "test-admin-key";
+use common::{TestApp, ADMIN_KEY, WRITE_KEY};
+
 const ORIGIN: &str = "https://shop.example";
 
 async fn spawn_app_with(demo_shop: bool, write_key: &str) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = EngineConfig::new(dir.path());
-    config.live.consent_mode = ConsentMode::OptOut;
-    let engine = Arc::new(Engine::open(config, &mut |_| {}).expect("engine"));
-    let keys = Keys { write_key: write_key.into(), admin_key: ADMIN_KEY.into() };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let content = Arc::new(regard_server::content::ContentService::open(dir.path()).expect("content store"));
-    let mut state = AppState::new(engine, keys, content);
-    state.demo_shop = demo_shop;
-    let app = router(state);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    TestApp { base, client: reqwest::Client::new(), _dir: dir }
+    common::spawn(common::Options { demo_shop, write_key, ..Default::default() }).await
 }
 
 async fn spawn_app() -> TestApp {

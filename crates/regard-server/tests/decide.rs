@@ -1,35 +1,15 @@
 //! Slots and decisions through the real router: CRUD with its checks, the fallback ladder,
 //! exclusion audiences, consent, currency formatting, "why", and the decision log.
 
-use std::sync::Arc;
-
 use regard_core::consent::ConsentMode;
-use regard_server::content::ContentService;
-use regard_server::{router, AppState, Keys};
-use regard_store::{Engine, EngineConfig};
 use serde_json::{json, Value};
 
-const WRITE_KEY: &str = "test-write-key";
-const ADMIN_KEY: &str = "test-admin-key";
+mod common;
 
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
+use common::{TestApp, ADMIN_KEY, WRITE_KEY};
 
 async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = EngineConfig::new(dir.path());
-    config.live.consent_mode = ConsentMode::OptIn;
-    let engine = Arc::new(Engine::open(config, &mut |_| {}).expect("engine"));
-    let content = Arc::new(ContentService::open(dir.path()).expect("content"));
-    let keys = Keys { write_key: WRITE_KEY.into(), admin_key: ADMIN_KEY.into() };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = router(AppState::new(engine, keys, content));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    TestApp { base, client: reqwest::Client::new(), _dir: dir }
+    common::spawn(common::Options { consent_mode: ConsentMode::OptIn, ..Default::default() }).await
 }
 
 impl TestApp {

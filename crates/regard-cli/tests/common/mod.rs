@@ -31,14 +31,15 @@ pub fn regard() -> Command {
 
 /// Starts `regard serve` on a free port over `data` and waits until it listens.
 pub fn start_server(data: &Path, extra: &[&str]) -> Server {
-    let mut child = regard()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn regard serve");
+    let mut command = regard();
+    command.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(data).args(extra);
+    spawn_server(command)
+}
+
+/// Spawns a prepared `regard serve` command (it must listen on a port of its choosing) and waits
+/// until it prints the address it listens on.
+pub fn spawn_server(mut command: Command) -> Server {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn regard serve");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
