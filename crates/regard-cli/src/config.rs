@@ -47,6 +47,11 @@ pub struct CommonStoreArgs {
     /// How many days a messageId is remembered for de-duplication.
     #[arg(long, default_value_t = 7, env = "REGARD_DEDUP_DAYS")]
     pub dedup_days: u32,
+    /// A JSON file with the operator's additions to the privacy policy segments and slots are
+    /// checked against: sensitive traits, catalog categories, event properties and keywords,
+    /// and traits people declared with the purposes they declared them for.
+    #[arg(long, env = "REGARD_POLICY")]
+    pub policy: Option<PathBuf>,
 }
 
 /// Where the server listens.
@@ -101,9 +106,19 @@ fn axum_header_name(name: &str) -> Option<regard_server::HeaderName> {
 }
 
 impl CommonStoreArgs {
+    /// The privacy policy: the built-in one plus `--policy FILE`.
+    pub fn policy(&self) -> anyhow::Result<std::sync::Arc<regard_core::segments::PolicyConfig>> {
+        let Some(path) = &self.policy else { return Ok(std::sync::Arc::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading --policy {}", path.display()))?;
+        let policy = regard_core::segments::PolicyConfig::from_json(&text)
+            .map_err(|e| anyhow::anyhow!("--policy {}: {e}", path.display()))?;
+        Ok(std::sync::Arc::new(policy))
+    }
+
     /// The engine configuration for `data_dir`.
     pub fn engine_config(&self, data_dir: &Path) -> anyhow::Result<EngineConfig> {
         let mut config = EngineConfig::new(data_dir);
+        config.live.policy = self.policy()?;
         config.live.consent_mode = ConsentMode::parse(&self.consent_mode)
             .with_context(|| format!("--consent-mode {:?}: use opt-in or opt-out", self.consent_mode))?;
         config.sync =

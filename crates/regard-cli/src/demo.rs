@@ -98,7 +98,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("Saved {installed} built-in segments (regard segments list).");
     }
     {
-        let content = crate::serve::open_content(data)?;
+        let content = crate::serve::open_content(data, engine.config().live.policy.clone())?;
         let installed = crate::slots::install_demo(&engine, &content)?;
         content.store.shutdown();
         if installed > 0 {

@@ -19,14 +19,14 @@ use regard_store::Engine;
 use crate::config::StoreArgs;
 use crate::serve::open_engine;
 
-fn read_definition(file: &Path) -> anyhow::Result<(SegmentDefinition, String)> {
+fn read_definition(file: &Path, policy: &PolicyConfig) -> anyhow::Result<(SegmentDefinition, String)> {
     let mut text = String::new();
     if file.as_os_str() == "-" {
         std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
     } else {
         text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     }
-    match check_definition(&text, &PolicyConfig::default()) {
+    match check_definition(&text, policy) {
         Ok(definition) => Ok((definition, text)),
         Err(SaveError::Policy(violations)) => {
             for violation in &violations {
@@ -99,7 +99,7 @@ fn backfill_bar(quiet: bool) -> ProgressBar {
 pub fn install_builtins(engine: &Engine) -> anyhow::Result<usize> {
     let mut missing = Vec::new();
     for json in BUILTIN_SEGMENTS {
-        let definition = check_definition(json, &PolicyConfig::default())?;
+        let definition = check_definition(json, &engine.config().live.policy)?;
         if engine.state().segment(definition.id().as_str()).is_none() {
             missing.push((definition, json.to_owned()));
         }
@@ -112,7 +112,7 @@ pub fn install_builtins(engine: &Engine) -> anyhow::Result<usize> {
 
 /// `regard segments create FILE [--no-wait]`.
 pub fn create(file: &Path, store: &StoreArgs, no_wait: bool) -> anyhow::Result<()> {
-    let (definition, text) = read_definition(file)?;
+    let (definition, text) = read_definition(file, &*store.common.policy()?)?;
     let engine = open_engine(store.common.engine_config(&store.data)?)?;
     let started = Instant::now();
     let saved = save_all(&engine, vec![(definition, text)])?;
@@ -165,7 +165,7 @@ pub fn show(id: &str, store: &StoreArgs) -> anyhow::Result<()> {
 
 /// `regard segments preview FILE`: prints the policy verdict, the size and sample members.
 pub fn preview(file: &Path, store: &StoreArgs, sample: usize) -> anyhow::Result<()> {
-    let (definition, _) = read_definition(file)?;
+    let (definition, _) = read_definition(file, &*store.common.policy()?)?;
     let engine = open_engine(store.common.engine_config(&store.data)?)?;
     let preview = regard_store::segments::preview(&engine, &definition, now_ms(), sample)?;
     println!(

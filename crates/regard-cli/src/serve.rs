@@ -40,9 +40,12 @@ pub fn run(store: StoreArgs, server: ServerArgs) -> anyhow::Result<()> {
 }
 
 /// Opens the content store (slots, settings, decision log) beside the event store.
-pub fn open_content(data_dir: &std::path::Path) -> anyhow::Result<Arc<ContentService>> {
+pub fn open_content(
+    data_dir: &std::path::Path,
+    policy: Arc<regard_core::segments::PolicyConfig>,
+) -> anyhow::Result<Arc<ContentService>> {
     Ok(Arc::new(
-        ContentService::open(data_dir)
+        ContentService::open(data_dir, policy)
             .with_context(|| format!("opening the content store in {}", data_dir.display()))?,
     ))
 }
@@ -51,7 +54,7 @@ pub fn open_content(data_dir: &std::path::Path) -> anyhow::Result<Arc<ContentSer
 /// everything it acknowledged (it only acknowledges after committing) and stops.
 pub fn serve_engine(engine: Arc<Engine>, keys: Keys, server: &ServerArgs) -> anyhow::Result<()> {
     let listen = server.listen.as_str();
-    let content = open_content(&engine.config().data_dir)?;
+    let content = open_content(&engine.config().data_dir, engine.config().live.policy.clone())?;
     let mut state = AppState::new(Arc::clone(&engine), keys, content.clone());
     state.geo = Arc::new(server.geo_resolver()?);
     state.demo_shop = server.demo_shop;

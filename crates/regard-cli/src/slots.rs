@@ -32,7 +32,7 @@ fn now_ms() -> i64 {
 
 fn open(store: &StoreArgs) -> anyhow::Result<(Arc<Engine>, Arc<ContentService>)> {
     let engine = open_engine(store.common.engine_config(&store.data)?)?;
-    let content = open_content(&store.data)?;
+    let content = open_content(&store.data, engine.config().live.policy.clone())?;
     Ok((engine, content))
 }
 
@@ -60,7 +60,7 @@ pub fn create(file: &Path, store: &StoreArgs, update: bool) -> anyhow::Result<()
 
 /// `regard slots list`.
 pub fn list(store: &StoreArgs) -> anyhow::Result<()> {
-    let content = open_content(&store.data)?;
+    let content = open_content(&store.data, store.common.policy()?)?;
     let snapshot = content.snapshot();
     println!("{:<24} {:>3}  {:<12} {:>8}  name", "id", "v", "kind", "variants");
     for slot in snapshot.slots() {
@@ -80,7 +80,7 @@ pub fn list(store: &StoreArgs) -> anyhow::Result<()> {
 
 /// `regard slots show ID`: the stored JSON.
 pub fn show(id: &str, store: &StoreArgs) -> anyhow::Result<()> {
-    let content = open_content(&store.data)?;
+    let content = open_content(&store.data, store.common.policy()?)?;
     let snapshot = content.snapshot();
     let Some(slot) = snapshot.slot(id) else {
         content.store.shutdown();
@@ -94,7 +94,7 @@ pub fn show(id: &str, store: &StoreArgs) -> anyhow::Result<()> {
 
 /// `regard slots delete ID`.
 pub fn delete(id: &str, store: &StoreArgs) -> anyhow::Result<()> {
-    let content = open_content(&store.data)?;
+    let content = open_content(&store.data, store.common.policy()?)?;
     let deleted = content.delete(id, now_ms()).map_err(|e| anyhow::anyhow!("{e}"))?;
     content.store.shutdown();
     if !deleted {

@@ -117,3 +117,57 @@ fn the_backfill_bench_agrees_with_sql_on_every_segment() {
     }
     assert!(rows.iter().any(|row| row["members"].as_u64() > Some(0)), "{report}");
 }
+
+#[test]
+fn the_operators_policy_file_refuses_what_it_marks_sensitive_in_segments_and_slots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let policy = dir.path().join("policy.json");
+    std::fs::write(&policy, r#"{"sensitive_traits": {"income_band": "financial_distress"}}"#).expect("policy");
+    let segment = dir.path().join("segment.json");
+    std::fs::write(
+        &segment,
+        r#"{"id": "low-income", "name": "Low income", "purpose": "personalization",
+            "condition": {"trait": {"name": "income_band", "op": "equals", "value": "low"}}}"#,
+    )
+    .expect("segment");
+    // Without the policy the trait is an ordinary one; with it, the save is refused.
+    let output = regard().args(["segments", "preview", "--data"]).arg(&data).arg(&segment).output().expect("preview");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = regard()
+        .args(["segments", "create", "--data"])
+        .arg(&data)
+        .arg("--policy")
+        .arg(&policy)
+        .arg(&segment)
+        .output()
+        .expect("create");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("income_band") && stderr.contains("financial_distress"), "{stderr}");
+    // Slots are held to the same policy: targeting and templates.
+    let slot = dir.path().join("slot.json");
+    std::fs::write(
+        &slot,
+        r#"{"id": "hero", "name": "Hero", "kind": "web_hero", "default": {"template": "Hello"},
+            "variants": [{"id": "v", "template": "Your band: {{ traits.income_band }}"}]}"#,
+    )
+    .expect("slot");
+    let output = regard()
+        .env("REGARD_POLICY", &policy)
+        .args(["slots", "create", "--data"])
+        .arg(&data)
+        .arg(&slot)
+        .output()
+        .expect("slots create");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("variants[0].template") && stderr.contains("income_band"), "{stderr}");
+    // A bad policy file is named with its field.
+    std::fs::write(&policy, r#"{"sensitive_traits": {"income_band": "gossip"}}"#).expect("policy");
+    let output =
+        regard().args(["slots", "list", "--data"]).arg(&data).arg("--policy").arg(&policy).output().expect("list");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("sensitive_traits.income_band"), "{stderr}");
+}

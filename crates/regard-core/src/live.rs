@@ -45,6 +45,9 @@ pub struct LiveConfig {
     pub dedup_window_ms: i64,
     /// At most this many messageIds are remembered (the oldest are forgotten first).
     pub dedup_max_ids: usize,
+    /// The privacy policy segments and slots are checked against on save (the built-in one
+    /// plus the operator's additions).
+    pub policy: std::sync::Arc<crate::segments::PolicyConfig>,
 }
 
 impl Default for LiveConfig {
@@ -54,6 +57,7 @@ impl Default for LiveConfig {
             consent_categories: ConsentCategoryMap::default(),
             dedup_window_ms: 7 * DAY_MS,
             dedup_max_ids: 5_000_000,
+            policy: std::sync::Arc::default(),
         }
     }
 }

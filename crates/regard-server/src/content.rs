@@ -35,7 +35,7 @@ pub struct ContentService {
     pub store: ContentStore,
     snapshot: ArcSwap<ContentSnapshot>,
     lint: LintPolicy,
-    policy: PolicyConfig,
+    policy: Arc<PolicyConfig>,
     /// Serializes definition changes so two saves cannot lose each other's snapshot.
     changes: Mutex<u64>,
 }
@@ -66,10 +66,9 @@ pub fn slot_error(error: SlotError) -> ApiError {
 
 impl ContentService {
     /// Opens the content store in `data_dir` and compiles what it holds.
-    pub fn open(data_dir: &Path) -> Result<ContentService, StoreError> {
+    pub fn open(data_dir: &Path, policy: Arc<PolicyConfig>) -> Result<ContentService, StoreError> {
         let store = ContentStore::open(data_dir)?;
-        let policy = PolicyConfig::default();
-        let lint = LintPolicy { policy: policy.clone(), ..LintPolicy::default() };
+        let lint = LintPolicy { policy: (*policy).clone(), ..LintPolicy::default() };
         let service = ContentService {
             store,
             snapshot: ArcSwap::from_pointee(ContentSnapshot::empty()),

@@ -58,6 +58,11 @@ impl SensitiveCategory {
         SensitiveCategory::Minors,
     ];
 
+    /// Parses a wire name (`health_and_medical`), case-insensitively.
+    pub fn parse(text: &str) -> Option<SensitiveCategory> {
+        SensitiveCategory::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+
     /// The category's wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -289,6 +294,71 @@ impl Default for PolicyConfig {
                 .map(str::to_owned)
                 .collect(),
         }
+    }
+}
+
+impl PolicyConfig {
+    /// Reads the operator's policy file:
+    /// `{"sensitive_traits": {"income_band": "financial_distress"}, "sensitive_catalog_categories":
+    /// {"Pharmacy": "health_and_medical"}, "sensitive_event_properties": {...}, "extra_keywords":
+    /// {"fertility app": "pregnancy_and_baby"}, "zero_party_traits": {"preferred_roast":
+    /// ["personalization", "email"]}, "transactional_events": [...]}`; every key is optional and
+    /// adds to the built-in policy (`transactional_events` replaces the default list). Errors
+    /// name the field.
+    pub fn from_json(text: &str) -> Result<PolicyConfig, String> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let object = value.as_object().ok_or("the policy must be a JSON object")?;
+        let mut config = PolicyConfig::default();
+        for (key, body) in object {
+            let categories = |field: &str| -> Result<Vec<(String, SensitiveCategory)>, String> {
+                let map = body.as_object().ok_or_else(|| format!("{field}: must map names to categories"))?;
+                map.iter()
+                    .map(|(name, category)| {
+                        let text = category.as_str().unwrap_or("");
+                        let category = SensitiveCategory::parse(text).ok_or_else(|| {
+                            let known = SensitiveCategory::ALL.map(SensitiveCategory::as_str).join(", ");
+                            format!("{field}.{name}: {category} is not a sensitive category ({known})")
+                        })?;
+                        Ok((name.clone(), category))
+                    })
+                    .collect()
+            };
+            match key.as_str() {
+                "extra_keywords" => config.extra_keywords = categories(key)?,
+                "sensitive_catalog_categories" => config.sensitive_catalog_categories = categories(key)?,
+                "sensitive_event_properties" => config.sensitive_event_properties = categories(key)?,
+                "sensitive_traits" => config.sensitive_traits = categories(key)?,
+                "zero_party_traits" => {
+                    let map = body.as_object().ok_or("zero_party_traits: must map trait names to purposes")?;
+                    for (name, purposes) in map {
+                        let list =
+                            purposes.as_array().ok_or_else(|| format!("zero_party_traits.{name}: must be a list"))?;
+                        let parsed = list
+                            .iter()
+                            .map(|p| {
+                                p.as_str()
+                                    .and_then(ConsentPurpose::parse)
+                                    .ok_or_else(|| format!("zero_party_traits.{name}: {p} is not a consent purpose"))
+                            })
+                            .collect::<Result<Vec<_>, String>>()?;
+                        config.zero_party_traits.insert(name.clone(), parsed);
+                    }
+                }
+                "transactional_events" => {
+                    let list = body.as_array().ok_or("transactional_events: must be a list of event names")?;
+                    config.transactional_events = list
+                        .iter()
+                        .map(|e| {
+                            e.as_str()
+                                .map(str::to_owned)
+                                .ok_or_else(|| format!("transactional_events: {e} is not a name"))
+                        })
+                        .collect::<Result<_, String>>()?;
+                }
+                other => return Err(format!("{other}: unknown field")),
+            }
+        }
+        Ok(config)
     }
 }
 

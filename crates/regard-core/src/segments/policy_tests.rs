@@ -242,3 +242,40 @@ fn keywords_match_whole_words_only() {
     assert!(sensitive_matches("Flatiron Skillet", &[]).is_empty());
     assert!(sensitive_matches("Babysitter Guide", &[]).is_empty());
 }
+
+#[test]
+fn the_operator_policy_file_adds_sensitive_names_and_declared_traits() {
+    let config = PolicyConfig::from_json(
+        r#"{"sensitive_traits": {"income_band": "financial_distress"},
+            "sensitive_catalog_categories": {"Pharmacy": "health_and_medical"},
+            "zero_party_traits": {"preferred_roast": ["personalization"]}}"#,
+    )
+    .unwrap();
+    let refused = |json: &str| !super::check(&SegmentDefinition::parse_str(json).unwrap(), &config).is_empty();
+    assert!(refused(
+        r#"{"id": "a", "name": "a", "purpose": "personalization",
+            "condition": {"trait": {"name": "income_band", "op": "equals", "value": "low"}}}"#
+    ));
+    assert!(refused(
+        r#"{"id": "a", "name": "a", "purpose": "personalization",
+            "condition": {"catalog": {"category": "Pharmacy", "count": {"gte": 2}}}}"#
+    ));
+    // Declared for personalization: usable there, refused for email.
+    let roast = |purpose: &str| {
+        format!(
+            r#"{{"id": "a", "name": "a", "purpose": "{purpose}",
+                "condition": {{"trait": {{"name": "preferred_roast", "op": "equals", "value": "dark"}}}}}}"#
+        )
+    };
+    assert!(!refused(&roast("personalization")));
+    assert!(refused(&roast("email")));
+    for (bad, field) in [
+        (r#"{"sensitive_traits": {"x": "gossip"}}"#, "sensitive_traits.x"),
+        (r#"{"zero_party_traits": {"x": ["marketing"]}}"#, "zero_party_traits.x"),
+        (r#"{"colour": 1}"#, "colour"),
+        (r#"[]"#, "object"),
+    ] {
+        let error = PolicyConfig::from_json(bad).unwrap_err();
+        assert!(error.contains(field), "{bad}: {error}");
+    }
+}

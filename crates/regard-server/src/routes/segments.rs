@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use regard_core::live::{LiveState, SavedSegment};
-use regard_core::segments::{check_definition, explain, DefinitionError, PolicyConfig, SaveError};
+use regard_core::segments::{check_definition, explain, DefinitionError, SaveError};
 use regard_core::time::format_iso8601_ms;
 use regard_store::backfill::{SegmentState, SegmentStatus};
 use serde::Deserialize;
@@ -64,7 +64,7 @@ pub async fn preview(
 ) -> Result<Json<Value>, ApiError> {
     state.keys.require_admin(&headers)?;
     let text = read_body(&headers, body, MAX_DEFINITION_BYTES).await?;
-    let definition = check_definition(&text, &PolicyConfig::default()).map_err(save_error)?;
+    let definition = check_definition(&text, &state.engine.config().live.policy).map_err(save_error)?;
     let sample = query.sample.unwrap_or(10).min(100);
     let now_ms = state.clock.now_ms();
     let engine = state.engine.clone();
@@ -159,7 +159,7 @@ fn no_segment(id: &str) -> ApiError {
 }
 
 async fn save(state: &AppState, text: String, path_id: Option<String>) -> Result<Response, ApiError> {
-    let definition = check_definition(&text, &PolicyConfig::default()).map_err(save_error)?;
+    let definition = check_definition(&text, &state.engine.config().live.policy).map_err(save_error)?;
     let id = definition.id().as_str().to_owned();
     if let Some(path_id) = &path_id {
         if *path_id != id {

@@ -39,7 +39,7 @@ pub async fn spawn(options: Options<'_>) -> TestApp {
     let mut config = EngineConfig::new(dir.path());
     config.live.consent_mode = options.consent_mode;
     let engine = Arc::new(Engine::open(config, &mut |_| {}).expect("engine"));
-    let content = Arc::new(ContentService::open(dir.path()).expect("content store"));
+    let content = Arc::new(ContentService::open(dir.path(), Arc::default()).expect("content store"));
     let keys = Keys { write_key: options.write_key.into(), admin_key: ADMIN_KEY.into() };
     let mut state = AppState::new(engine, keys, content);
     state.demo_shop = options.demo_shop;
