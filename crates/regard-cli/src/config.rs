@@ -75,6 +75,10 @@ pub struct ServerArgs {
     /// Serve the demo shop page at `/shop` (on by default under `regard demo`).
     #[arg(long, env = "REGARD_DEMO_SHOP")]
     pub demo_shop: bool,
+    /// Retrain the recommendation model every this many minutes (0: only at start-up and on
+    /// `POST /v1/recommendations/train`).
+    #[arg(long, default_value_t = 360, env = "REGARD_RECS_RETRAIN_MINUTES")]
+    pub recs_retrain_minutes: u64,
 }
 
 impl ServerArgs {

@@ -17,6 +17,7 @@ mod import;
 mod segments;
 mod serve;
 mod slots;
+mod train;
 
 use std::path::PathBuf;
 
@@ -88,6 +89,11 @@ enum Command {
     Slots {
         #[command(subcommand)]
         what: SlotsCommand,
+    },
+    /// Train models from the store's own events.
+    Train {
+        #[command(subcommand)]
+        what: TrainCommand,
     },
     /// Offline evaluation of models on your own data.
     Eval {
@@ -201,6 +207,19 @@ enum SlotsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum TrainCommand {
+    /// The recommendation model (item-item, ALS, popularity), from product views, cart adds and
+    /// orders; prints what it was trained on.
+    Recs {
+        #[command(flatten)]
+        store: config::StoreArgs,
+        /// Hide the spinner.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum EvalCommand {
     /// Fit BG/NBD and Gamma-Gamma on a transaction log and compare predictions with a holdout.
     Clv(eval::ClvArgs),
@@ -243,6 +262,7 @@ fn main() -> std::process::ExitCode {
         }
         Command::Eval { what: EvalCommand::Clv(args) } => eval::clv(&args),
         Command::Eval { what: EvalCommand::Recs(args) } => eval::recs(&args),
+        Command::Train { what: TrainCommand::Recs { store, quiet } } => train::recs(&store, quiet),
         Command::Segments { what: SegmentsCommand::Preview { file, store, sample } } => {
             segments::preview(&file, &store, sample)
         }

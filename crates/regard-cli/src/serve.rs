@@ -58,6 +58,7 @@ pub fn serve_engine(engine: Arc<Engine>, keys: Keys, server: &ServerArgs) -> any
     let mut state = AppState::new(Arc::clone(&engine), keys, content.clone());
     state.geo = Arc::new(server.geo_resolver()?);
     state.demo_shop = server.demo_shop;
+    start_recs_training(&state, server.recs_retrain_minutes);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("regard-http").build()?;
     let result: anyhow::Result<()> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
@@ -77,6 +78,31 @@ pub fn serve_engine(engine: Arc<Engine>, keys: Keys, server: &ServerArgs) -> any
     content.store.shutdown();
     drop(runtime);
     result
+}
+
+/// Trains the recommendation model in the background now (queries answer 503 until the first
+/// model is ready) and again every `minutes` (0: only at start-up).
+fn start_recs_training(state: &AppState, minutes: u64) {
+    let (recs, engine, clock) = (state.recs.clone(), state.engine.clone(), state.clock.clone());
+    let spawned = std::thread::Builder::new().name("regard-recs-train".to_owned()).spawn(move || loop {
+        match recs.train(&engine, regard_recs::RecsConfig::default(), clock.now_ms()) {
+            Ok(report) => tracing::info!(
+                interactions = report.interactions,
+                users = report.users,
+                items = report.items,
+                train_seconds = report.train_seconds,
+                "recommendation model trained"
+            ),
+            Err(error) => tracing::info!(%error, "no recommendation model yet"),
+        }
+        if minutes == 0 || !engine.is_healthy() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(minutes * 60));
+    });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "could not start recommendation training");
+    }
 }
 
 async fn shutdown_signal() {

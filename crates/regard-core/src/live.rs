@@ -259,6 +259,11 @@ impl LiveState {
         self.profile(id)
     }
 
+    /// Every product of the catalog, in no particular order.
+    pub fn products(&self) -> impl Iterator<Item = &Product> {
+        self.catalog.values()
+    }
+
     /// Product ids the person viewed most recently, newest first.
     pub fn recently_viewed(&self, profile_id: ProfileId) -> Vec<&str> {
         self.profile(profile_id).map(|p| p.recent_products.iter().rev().map(|id| &**id).collect()).unwrap_or_default()

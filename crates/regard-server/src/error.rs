@@ -196,3 +196,36 @@ impl From<regard_store::StoreError> for ApiError {
         ApiError::new(ErrorCode::Internal, "internal storage error")
     }
 }
+
+/// A query-string extractor whose failures answer in the API's error format (axum's own
+/// `Query` answers plain text), naming the field when the message does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::try_from_uri(&parts.uri) {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => {
+                let message = rejection.body_text();
+                // serde names the field in backticks ("unknown field `colour`", "missing field `n`");
+                // a value error reads "n: invalid digit found in string".
+                let field = message.split('`').nth(1).map(str::to_owned).or_else(|| {
+                    let detail = message.rsplit("query string: ").next()?;
+                    let (name, _) = detail.split_once(": ")?;
+                    (!name.contains(' ')).then(|| name.to_owned())
+                });
+                Err(match field {
+                    Some(field) => ApiError::field(ErrorCode::InvalidField, field, message),
+                    None => ApiError::new(ErrorCode::InvalidField, message),
+                })
+            }
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub mod body;
 pub mod content;
 pub mod error;
 pub mod metrics;
+pub mod recs;
 pub mod routes;
 pub mod views;
 pub mod wire;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub geo: Arc<content::GeoResolver>,
     /// Whether `/shop` serves the demo shop page.
     pub demo_shop: bool,
+    /// The recommendation model serving now, and its training.
+    pub recs: Arc<recs::RecsService>,
 }
 
 impl AppState {
@@ -79,13 +82,14 @@ impl AppState {
             content,
             geo: Arc::new(geo),
             demo_shop: false,
+            recs: Arc::default(),
         }
     }
 }
 
 /// The full router.
 pub fn router(state: AppState) -> Router {
-    use routes::{catalog, consent, decide, ingest, ops, profiles, segments, slots};
+    use routes::{catalog, consent, decide, ingest, ops, profiles, recs as recs_routes, segments, slots};
     Router::new()
         .route("/v1/identify", post(ingest::identify))
         .route("/v1/track", post(ingest::track))
@@ -110,6 +114,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/slots/{id}", get(slots::get_one).put(slots::update).delete(slots::delete))
         .route("/v1/settings/{key}", get(slots::get_setting).put(slots::put_setting))
         .route("/v1/decide", post(decide::decide))
+        .route("/v1/recommendations", get(recs_routes::for_user))
+        .route("/v1/recommendations/train", post(recs_routes::train))
+        .route("/v1/recommendations/status", get(recs_routes::status))
+        .route("/v1/items/{id}/similar", get(recs_routes::similar))
         .route("/v1/decisions/{id}/why", get(decide::why))
         .route("/v1/profiles/{id}/decisions", get(decide::of_profile))
         .route("/v1/stats/reduced", get(ops::reduced_counts))

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use regard_content::decide::{device_from_user_agent, url_host, DecideError, Person, RequestContext, SlotDecision};
@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::body::read_body;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ApiQuery, ErrorCode};
 use crate::AppState;
 
 /// Most slots one request may ask for.
@@ -329,7 +329,7 @@ pub async fn of_profile(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(query): Query<DecisionsQuery>,
+    ApiQuery(query): ApiQuery<DecisionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     state.keys.require_admin(&headers)?;
     let before_ms = match &query.before {

@@ -7,5 +7,6 @@ pub mod decide;
 pub mod ingest;
 pub mod ops;
 pub mod profiles;
+pub mod recs;
 pub mod segments;
 pub mod slots;

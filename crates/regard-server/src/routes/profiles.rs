@@ -1,6 +1,6 @@
 //! `GET /v1/profiles/{id}` and `GET /v1/profiles/{id}/events`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use regard_core::profile::TimelineEntry;
@@ -8,7 +8,7 @@ use regard_core::time::format_iso8601_ms;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ApiQuery, ErrorCode};
 use crate::views::{event_view, profile_view};
 use crate::AppState;
 
@@ -112,7 +112,7 @@ pub async fn list_events(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(query): Query<EventsQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     state.keys.require_admin(&headers)?;
     let limit = match query.limit.as_deref() {

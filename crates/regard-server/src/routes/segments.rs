@@ -10,7 +10,7 @@
 //! every view of them says `"ready": false`.
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::body::read_body;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ApiQuery, ErrorCode};
 use crate::views::profile_key;
 use crate::AppState;
 
@@ -59,7 +59,7 @@ pub struct PreviewQuery {
 pub async fn preview(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<PreviewQuery>,
+    ApiQuery(query): ApiQuery<PreviewQuery>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     state.keys.require_admin(&headers)?;
@@ -282,7 +282,7 @@ pub async fn members(
     State(state): State<AppState>,
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
-    Query(query): Query<MembersQuery>,
+    ApiQuery(query): ApiQuery<MembersQuery>,
 ) -> Result<Json<Value>, ApiError> {
     state.keys.require_admin(&headers)?;
     let limit = query.limit.unwrap_or(100);

@@ -1,0 +1,212 @@
+//! Serving recommendations: a model trained from the store's own events, held in an `ArcSwap`
+//! and swapped whole when a retrain finishes, so queries never wait for training.
+//!
+//! Interactions come from "Product Viewed" and "Product Added" (`properties.product_id`) and
+//! "Order Completed" (`properties.products[].product_id`), filed under each event's profile as it
+//! is now (merged profiles count as one person). The catalog gives item names, categories,
+//! prices, stock and durability; the `country` trait gives popular-in-country.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwapOption;
+use parking_lot::Mutex;
+use regard_core::facts::ProfileId;
+use regard_core::live::PROFILE_ID_PREFIX;
+use regard_recs::{CountryCode, HistoryEvent, InteractionKind, InteractionLog, ItemMeta, RecsConfig, RecsModel};
+use regard_store::Engine;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The event names training and history read.
+pub const INTERACTION_EVENTS: [&str; 3] = ["Product Viewed", "Product Added", "Order Completed"];
+
+/// What training did last.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TrainStatus {
+    /// `untrained`, `training`, `ready` or `failed`.
+    pub state: &'static str,
+    /// When the serving model was trained (Unix ms).
+    pub trained_at_ms: Option<i64>,
+    /// Interactions, people and items it was trained on.
+    pub interactions: u64,
+    /// People.
+    pub users: usize,
+    /// Items.
+    pub items: usize,
+    /// Seconds spent reading the store.
+    pub read_seconds: f64,
+    /// Seconds spent training.
+    pub train_seconds: f64,
+    /// Why the last training failed.
+    pub message: Option<String>,
+}
+
+/// The serving model and its training status.
+#[derive(Default)]
+pub struct RecsService {
+    model: ArcSwapOption<RecsModel>,
+    status: Mutex<TrainStatus>,
+    training: Mutex<()>,
+}
+
+impl std::fmt::Debug for RecsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecsService").field("status", &*self.status.lock()).finish_non_exhaustive()
+    }
+}
+
+/// The key a profile is trained under.
+pub fn user_key(profile: ProfileId) -> String {
+    format!("{PROFILE_ID_PREFIX}{profile}")
+}
+
+/// The product ids and the interaction kind of one stored event's JSON.
+pub fn products_of(name: &str, raw: &str) -> (InteractionKind, Vec<String>) {
+    let kind = match name {
+        "Order Completed" => InteractionKind::Purchase,
+        "Product Added" => InteractionKind::Cart,
+        _ => InteractionKind::View,
+    };
+    let Ok(message) = serde_json::from_str::<Value>(raw) else { return (kind, Vec::new()) };
+    let properties = &message["properties"];
+    let id = |v: &Value| match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut ids: Vec<String> = properties.get("product_id").and_then(id).into_iter().collect();
+    if let Some(products) = properties.get("products").and_then(Value::as_array) {
+        ids.extend(products.iter().filter_map(|p| p.get("product_id").and_then(id)));
+    }
+    (kind, ids)
+}
+
+impl RecsService {
+    /// The model serving now, if one was trained.
+    pub fn model(&self) -> Option<Arc<RecsModel>> {
+        self.model.load_full()
+    }
+
+    /// The training status.
+    pub fn status(&self) -> TrainStatus {
+        let mut status = self.status.lock().clone();
+        if status.state.is_empty() {
+            status.state = "untrained";
+        }
+        status
+    }
+
+    /// Reads the store and trains a model, then swaps it in. Runs on the caller's thread (a
+    /// background thread or the CLI); queries keep using the previous model meanwhile. A second
+    /// call while one trains waits for it.
+    pub fn train(&self, engine: &Engine, config: RecsConfig, now_ms: i64) -> Result<TrainStatus, String> {
+        let _one_at_a_time = self.training.lock();
+        self.status.lock().state = "training";
+        let result = train_from_store(engine, config);
+        let mut status = self.status.lock();
+        match result {
+            Ok((model, mut report)) => {
+                report.trained_at_ms = Some(now_ms);
+                report.state = "ready";
+                self.model.store(Some(Arc::new(model)));
+                *status = report.clone();
+                Ok(report)
+            }
+            Err(message) => {
+                status.state = if self.model.load().is_some() { "ready" } else { "failed" };
+                status.message = Some(message.clone());
+                Err(message)
+            }
+        }
+    }
+}
+
+fn train_from_store(engine: &Engine, config: RecsConfig) -> Result<(RecsModel, TrainStatus), String> {
+    let started = Instant::now();
+    let names: Vec<String> = INTERACTION_EVENTS.iter().map(|s| (*s).to_owned()).collect();
+    let mut events: Vec<(ProfileId, InteractionKind, i64, Vec<String>)> = Vec::new();
+    engine
+        .reader()
+        .scan_events(&names, &mut |profile, name, at_ms, raw| {
+            let (kind, ids) = products_of(name.unwrap_or(""), raw);
+            if !ids.is_empty() {
+                events.push((profile, kind, at_ms, ids));
+            }
+        })
+        .map_err(|e| format!("reading events: {e}"))?;
+    let mut log = InteractionLog::new();
+    let mut interactions = 0u64;
+    {
+        // The lock is held only to map ids, after the scan.
+        let live = engine.state();
+        for product in live.products() {
+            log.set_item_meta(&product.id, ItemMeta::from_product(product));
+        }
+        let country = live.symbols.get("country");
+        for (profile, kind, at_ms, ids) in &events {
+            let canonical = live.canonical(*profile);
+            let key = user_key(canonical);
+            for id in ids {
+                log.push(&key, id, *kind, at_ms.div_euclid(1000), 1.0);
+                interactions += 1;
+            }
+            if let Some(code) = country
+                .and_then(|symbol| live.profile(canonical)?.trait_json(symbol))
+                .and_then(|json| serde_json::from_str::<String>(json).ok())
+                .and_then(|text| CountryCode::parse(&text))
+            {
+                log.set_user_country(&key, code);
+            }
+        }
+    }
+    let read_seconds = started.elapsed().as_secs_f64();
+    if interactions == 0 {
+        return Err("no product views, cart adds or orders with product ids are stored yet".to_owned());
+    }
+    let trained = Instant::now();
+    let model = RecsModel::train(&log, config).map_err(|e| format!("training: {e}"))?;
+    let status = TrainStatus {
+        state: "ready",
+        trained_at_ms: None,
+        interactions,
+        users: log.n_users(),
+        items: log.n_items(),
+        read_seconds,
+        train_seconds: trained.elapsed().as_secs_f64(),
+        message: None,
+    };
+    Ok((model, status))
+}
+
+/// A person's recent history as the model reads it: their latest product events from the
+/// store (purchases feed the "just bought" rules), newest last.
+pub fn history_of(engine: &Engine, model: &RecsModel, seqs: &[u64]) -> Vec<HistoryEvent> {
+    let Ok(events) = engine.reader().events_by_seq(seqs) else { return Vec::new() };
+    let mut history = Vec::new();
+    for event in events {
+        let Some(name) = event.name.as_deref().filter(|n| INTERACTION_EVENTS.contains(n)) else { continue };
+        let (kind, ids) = products_of(name, &event.raw);
+        for id in ids {
+            if let Some(item) = model.item_idx(&id) {
+                history.push(HistoryEvent { item, kind, timestamp_secs: event.timestamp_ms.div_euclid(1000) });
+            }
+        }
+    }
+    history
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_ids_come_from_product_id_and_order_lines() {
+        let (kind, ids) = products_of("Product Viewed", r#"{"properties": {"product_id": "sku-1"}}"#);
+        assert_eq!((kind, ids), (InteractionKind::View, vec!["sku-1".to_owned()]));
+        let order = r#"{"properties": {"order_id": "o", "products": [{"product_id": "a"}, {"product_id": 7}, {}]}}"#;
+        assert_eq!(products_of("Order Completed", order), (InteractionKind::Purchase, vec!["a".into(), "7".into()]));
+        assert_eq!(products_of("Product Added", "not json").1, Vec::<String>::new());
+        assert_eq!(products_of("Product Added", r#"{"properties": {"product_id": ""}}"#).1, Vec::<String>::new());
+    }
+}
