@@ -128,6 +128,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  curl -u '{}:' http://{host}/v1/decide -d '{{\"userId\":\"{showcase}\",\"slots\":[\"home_hero\",\"home_banner\",\"product_row\"]}}'",
         keys.write_key
     );
+    println!(
+        "  curl -u '{}:' 'http://{host}/v1/recommendations?user={showcase}&n=4'   (once the model is trained, a few seconds after start)",
+        keys.write_key
+    );
     println!("  open http://{host}/shop   (the demo shop page, personalized by /regard.js)");
     println!("  curl http://{host}/metrics");
     if args.no_serve {

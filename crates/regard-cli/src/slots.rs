@@ -183,12 +183,14 @@ pub fn decide(args: &DecideArgs) -> anyhow::Result<()> {
 }
 
 /// The demo store's slots: one per targeting kind (segment and exclusion, new vs returning,
-/// campaign, country, trait, device, time of day, recently viewed, nearest store, currency).
-pub const DEMO_SLOTS: [&str; 4] = [
+/// campaign, country, region, trait, device, time of day, recently viewed, nearest store,
+/// currency) and a recommendation row.
+pub const DEMO_SLOTS: [&str; 5] = [
     include_str!("../demo/slots/home_hero.json"),
     include_str!("../demo/slots/home_banner.json"),
     include_str!("../demo/slots/product_row.json"),
     include_str!("../demo/slots/email_header.json"),
+    include_str!("../demo/slots/recommended_row.json"),
 ];
 
 /// The demo's exchange rates (ECB-style, per 1 USD).
@@ -264,6 +266,7 @@ mod tests {
             "recently_viewed",
             "nearest_store",
             "money(",
+            "\"recommend\"",
         ] {
             assert!(all_json.contains(needle), "no demo slot shows {needle}");
         }

@@ -25,6 +25,8 @@ fn context() -> RenderContext {
         category: Some("Shoes".to_owned()),
         url: Some(format!("https://shop.example.com/p/sku-{index}")),
         image_url: Some(format!("https://cdn.example.com/sku-{index}.jpg")),
+        explanation: None,
+        strategy: None,
     };
     RenderContext {
         traits,

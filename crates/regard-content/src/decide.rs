@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::geo::nearest_store;
-use crate::slot::{SlotDefinition, SlotError, DEFAULT_VARIANT};
+use crate::slot::{RecommendSpec, SlotDefinition, SlotError, DEFAULT_VARIANT, GENERIC_STRATEGIES};
 use crate::targeting::{FiredCondition, Level, Match};
 use crate::template::{
     Campaign, ContentSettings, LintPolicy, PageContext, PreparedContext, ProductCard, RenderContext, TemplateConfig,
@@ -94,6 +94,20 @@ impl ConsentBasis {
     }
 }
 
+/// Fills the recommendation lists variants ask for (`recommend` in a slot); the server
+/// implements it over its trained model, so this crate needs no recommendation engine.
+pub trait Recommender {
+    /// Up to `spec.n` products for `spec`; with `personal` false only strategies that use
+    /// nothing stored about the person ([`crate::slot::GENERIC_STRATEGIES`]).
+    fn recommend(&self, spec: &RecommendSpec, personal: bool) -> Vec<ProductCard>;
+}
+
+/// Whether a list asks for the person's history (an empty list means the engine's default
+/// chain, which does).
+fn is_personal(spec: &RecommendSpec) -> bool {
+    spec.strategy.is_empty() || spec.strategy.iter().any(|s| !GENERIC_STRATEGIES.contains(&s.as_str()))
+}
+
 /// What the evaluator and the ladder may ask about the person (implemented by [`Person`]; a
 /// trait so targeting can be tested without a live state).
 pub trait PersonFacts {
@@ -122,6 +136,7 @@ pub struct Person<'a> {
     timezone: Option<String>,
     location: Option<(f64, f64)>,
     recently_viewed: Vec<ProductCard>,
+    recommender: Option<&'a dyn Recommender>,
     /// Built on first use and shared by the request's slots.
     personal: std::cell::OnceCell<PreparedContext>,
     generic: std::cell::OnceCell<PreparedContext>,
@@ -183,6 +198,7 @@ impl<'a> Person<'a> {
             timezone,
             location,
             recently_viewed: Vec::new(),
+            recommender: None,
             personal: std::cell::OnceCell::new(),
             generic: std::cell::OnceCell::new(),
         }
@@ -193,6 +209,16 @@ impl<'a> Person<'a> {
     pub fn with_recently_viewed(mut self, products: Vec<ProductCard>) -> Person<'a> {
         self.recently_viewed = products;
         self
+    }
+
+    /// Sets what fills recommendation lists.
+    pub fn with_recommender(mut self, recommender: &'a dyn Recommender) -> Person<'a> {
+        self.recommender = Some(recommender);
+        self
+    }
+
+    fn recommendations(&self, spec: &RecommendSpec, personal: bool) -> Vec<ProductCard> {
+        self.recommender.map(|r| r.recommend(spec, personal)).unwrap_or_default()
     }
 
     /// The profile, when Regard knows the person.
@@ -592,14 +618,33 @@ impl ContentSnapshot {
             };
             // A variant that would rest on behavior or a prediction needs enough history behind
             // it: with too little, fall to the next rung rather than over-read one signal.
-            let level = fired.iter().map(|f| f.level).max().unwrap_or(Level::Generic).max(*template_level);
+            let list_level = match &variant.recommend {
+                Some(spec) if is_personal(spec) => Level::Behavioral,
+                _ => Level::Generic,
+            };
+            let level =
+                fired.iter().map(|f| f.level).max().unwrap_or(Level::Generic).max(*template_level).max(list_level);
             if level.needs_history() && person.event_count() < slot.min_events as usize {
                 thin = true;
                 skipped.push(SkippedVariant { variant: variant.id.clone(), reason: "thin_data".to_owned() });
                 continue;
             }
-            let context = person.personal_context(&self.settings);
-            let content = match self.templates.render_prepared(&slot.template_name(&variant.id), context) {
+            let name = slot.template_name(&variant.id);
+            let rendered = match &variant.recommend {
+                Some(spec) => {
+                    let mut context = person.build_personal_context(&self.settings);
+                    context.recommendations = person.recommendations(spec, true);
+                    if context.recommendations.is_empty() {
+                        // Nothing to show (no model yet, everything filtered): the next rung.
+                        skipped
+                            .push(SkippedVariant { variant: variant.id.clone(), reason: "no_recommendations".into() });
+                        continue;
+                    }
+                    self.templates.render_prepared(&name, &PreparedContext::new(&context))
+                }
+                None => self.templates.render_prepared(&name, person.personal_context(&self.settings)),
+            };
+            let content = match rendered {
                 Ok(content) => content,
                 Err(error) => {
                     skipped
@@ -637,10 +682,17 @@ impl ContentSnapshot {
         skipped: Vec<SkippedVariant>,
     ) -> Result<SlotDecision, DecideError> {
         let slot = &compiled.stored.definition;
-        let content = self
-            .templates
-            .render_prepared(&slot.template_name(DEFAULT_VARIANT), person.generic_context())
-            .map_err(|e| DecideError::DefaultFailed { slot: slot.id.clone(), message: e.to_string() })?;
+        let name = slot.template_name(DEFAULT_VARIANT);
+        let rendered = match &slot.default_recommend {
+            Some(spec) => {
+                let mut context = person.build_generic_context();
+                context.recommendations = person.recommendations(spec, false);
+                self.templates.render_prepared(&name, &PreparedContext::new(&context))
+            }
+            None => self.templates.render_prepared(&name, person.generic_context()),
+        };
+        let content =
+            rendered.map_err(|e| DecideError::DefaultFailed { slot: slot.id.clone(), message: e.to_string() })?;
         Ok(SlotDecision {
             slot: slot.id.clone(),
             variant: DEFAULT_VARIANT.to_owned(),

@@ -206,3 +206,73 @@ fn explanations_join_reasons_into_one_sentence() {
     );
     assert_eq!(explain_fired(&[], Level::Generic), GENERIC_EXPLANATION);
 }
+
+struct FixedRecommender;
+
+impl Recommender for FixedRecommender {
+    fn recommend(&self, spec: &RecommendSpec, personal: bool) -> Vec<ProductCard> {
+        let label = if personal { "for-you" } else { "popular" };
+        (0..spec.n)
+            .map(|i| ProductCard {
+                id: format!("{label}-{i}"),
+                name: format!("{label} {i}"),
+                explanation: Some(if personal { "Because you viewed X".into() } else { "Popular this week".into() }),
+                ..ProductCard::default()
+            })
+            .collect()
+    }
+}
+
+struct EmptyRecommender;
+
+impl Recommender for EmptyRecommender {
+    fn recommend(&self, _spec: &RecommendSpec, _personal: bool) -> Vec<ProductCard> {
+        Vec::new()
+    }
+}
+
+const ROW: &str = r#"{"id": "row", "name": "Row", "kind": "product_row",
+  "variants": [{"id": "for_you", "when": {"visitor": "returning"}, "recommend": {"n": 2},
+                "template": "{% for p in recommendations %}[{{ p.name }}: {{ p.explanation }}]{% endfor %}"}],
+  "default": {"recommend": {"strategy": ["popular"], "n": 3},
+              "template": "{% for p in recommendations %}[{{ p.name }}]{% endfor %}"}}"#;
+
+#[test]
+fn recommendation_variants_fill_the_list_and_the_default_stays_generic() {
+    let live = live();
+    let snapshot = snapshot(ROW);
+    let request = RequestContext::default();
+    let recommender = FixedRecommender;
+    let returning = live.find_by_anonymous_id("returning").map(|p| p.id);
+    let person = Person::read(&live, returning, &request, snapshot.settings(), NOW).with_recommender(&recommender);
+    let decision = snapshot.decide("row", &person, NOW).unwrap();
+    assert_eq!(decision.variant, "for_you");
+    assert_eq!(decision.level, Level::Behavioral);
+    assert_eq!(decision.content, "[for-you 0: Because you viewed X][for-you 1: Because you viewed X]");
+    // Opted out: the default, with generic lists only.
+    let refuser = live.find_by_anonymous_id("refuser").map(|p| p.id);
+    let person = Person::read(&live, refuser, &request, snapshot.settings(), NOW).with_recommender(&recommender);
+    let decision = snapshot.decide("row", &person, NOW).unwrap();
+    assert_eq!((decision.variant.as_str(), decision.level), ("default", Level::Generic));
+    assert_eq!(decision.content, "[popular 0][popular 1][popular 2]");
+    // No model yet: the personal variant steps aside.
+    let empty = EmptyRecommender;
+    let person = Person::read(&live, returning, &request, snapshot.settings(), NOW).with_recommender(&empty);
+    let decision = snapshot.decide("row", &person, NOW).unwrap();
+    assert_eq!(decision.variant, "default");
+    assert_eq!(decision.skipped[0].reason, "no_recommendations");
+}
+
+#[test]
+fn the_default_may_only_recommend_generically() {
+    let personal_default = ROW.replace(r#""strategy": ["popular"]"#, r#""strategy": ["popular", "also_bought"]"#);
+    let error =
+        SlotDefinition::parse_str(&personal_default, &regard_core::segments::PolicyConfig::default()).unwrap_err();
+    assert_eq!(error.path(), "default.recommend.strategy[1]");
+    let unnamed = ROW.replace(r#""strategy": ["popular"], "#, "");
+    let error = SlotDefinition::parse_str(&unnamed, &regard_core::segments::PolicyConfig::default()).unwrap_err();
+    assert_eq!(error.path(), "default.recommend.strategy");
+    let too_many = ROW.replace(r#""n": 2"#, r#""n": 50"#);
+    let error = SlotDefinition::parse_str(&too_many, &regard_core::segments::PolicyConfig::default()).unwrap_err();
+    assert_eq!(error.path(), "variants[0].recommend.n");
+}

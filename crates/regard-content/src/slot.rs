@@ -112,6 +112,8 @@ pub struct SlotDefinition {
     pub variants: Vec<VariantDefinition>,
     /// The generic content everyone may see.
     pub default_template: String,
+    /// Products the default shows (generic strategies only).
+    pub default_recommend: Option<RecommendSpec>,
 }
 
 /// A checked variant.
@@ -125,7 +127,34 @@ pub struct VariantDefinition {
     pub targeting: Targeting,
     /// The minijinja template.
     pub template: String,
+    /// Products to fill the template's `recommendations` with, when the variant shows some.
+    pub recommend: Option<RecommendSpec>,
 }
+
+/// A recommendation list a variant shows: the strategies in fallback order (empty: the
+/// engine's default chain) and how many items. Strategy names are checked by the server, which
+/// knows the recommendation engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendSpec {
+    /// Strategies in fallback order.
+    #[serde(default)]
+    pub strategy: Vec<String>,
+    /// Items wanted (1 to 20).
+    #[serde(default = "default_recommend_n")]
+    pub n: usize,
+    /// Leave out what is in the person's cart.
+    #[serde(default)]
+    pub exclude_cart: bool,
+}
+
+fn default_recommend_n() -> usize {
+    4
+}
+
+/// Strategies that use nothing stored about the person: the only ones the generic default may
+/// show, and the only ones served without `personalization` consent.
+pub const GENERIC_STRATEGIES: [&str; 4] = ["popular", "popular_in_country", "popular_in_category", "trending"];
 
 /// The generic variant's id in decisions and logs.
 pub const DEFAULT_VARIANT: &str = "default";
@@ -160,12 +189,42 @@ struct WireVariant {
     #[serde(default)]
     exclude: Vec<String>,
     template: String,
+    #[serde(default)]
+    recommend: Option<RecommendSpec>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WireDefault {
     template: String,
+    #[serde(default)]
+    recommend: Option<RecommendSpec>,
+}
+
+fn check_recommend(spec: &Option<RecommendSpec>, path: &str, generic_only: bool) -> Result<(), SlotError> {
+    let Some(spec) = spec else { return Ok(()) };
+    if spec.n == 0 || spec.n > 20 {
+        return Err(SlotError::invalid(format!("{path}.recommend.n"), "must be 1 to 20"));
+    }
+    if generic_only {
+        if spec.strategy.is_empty() {
+            return Err(SlotError::invalid(
+                format!("{path}.recommend.strategy"),
+                format!("the default is generic: name its strategies, from {}", GENERIC_STRATEGIES.join(", ")),
+            ));
+        }
+        let personal = spec.strategy.iter().enumerate().find(|(_, s)| !GENERIC_STRATEGIES.contains(&s.as_str()));
+        if let Some((i, s)) = personal {
+            return Err(SlotError::invalid(
+                format!("{path}.recommend.strategy[{i}]"),
+                format!(
+                    "{s:?} uses the person's history; the generic default may use {}",
+                    GENERIC_STRATEGIES.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The default for [`SlotDefinition::min_events`]: two signals, never one.
@@ -188,6 +247,7 @@ impl SlotDefinition {
             return Err(SlotError::invalid("variants", format!("at most {MAX_VARIANTS} variants per slot")));
         }
         check_template(&wire.default.template, "default.template")?;
+        check_recommend(&wire.default.recommend, "default", true)?;
         let exclude = parse_segment_ids(&wire.exclude, "exclude")?;
         let mut variants: Vec<VariantDefinition> = Vec::with_capacity(wire.variants.len());
         for (i, variant) in wire.variants.into_iter().enumerate() {
@@ -200,6 +260,7 @@ impl SlotDefinition {
                 return Err(SlotError::invalid(format!("{path}.id"), format!("duplicate variant id {:?}", variant.id)));
             }
             check_template(&variant.template, &format!("{path}.template"))?;
+            check_recommend(&variant.recommend, &path, false)?;
             let targeting =
                 Targeting::parse(variant.when.as_ref(), variant.local_hours, &variant.exclude, &path, policy)?;
             variants.push(VariantDefinition {
@@ -207,6 +268,7 @@ impl SlotDefinition {
                 priority: variant.priority,
                 targeting,
                 template: variant.template,
+                recommend: variant.recommend,
             });
         }
         // Stable: equal priorities keep their written order.
@@ -220,6 +282,7 @@ impl SlotDefinition {
             min_events: wire.min_events.unwrap_or(DEFAULT_MIN_EVENTS),
             variants,
             default_template: wire.default.template,
+            default_recommend: wire.default.recommend,
         })
     }
 

@@ -132,6 +132,12 @@ pub struct ProductCard {
     /// The product picture.
     #[serde(default)]
     pub image_url: Option<String>,
+    /// For a recommended product: why it is there ("Customers who bought X also bought this").
+    #[serde(default)]
+    pub explanation: Option<String>,
+    /// For a recommended product: the strategy that chose it (`also_bought`, `popular`...).
+    #[serde(default)]
+    pub strategy: Option<String>,
 }
 
 /// Everything a template can see: its fields are exactly the template's top-level variables.

@@ -36,6 +36,8 @@ fn product(id: &str, price: f64, currency: &str) -> ProductCard {
         category: Some("Shoes".to_owned()),
         url: Some(format!("/p/{id}")),
         image_url: None,
+        explanation: None,
+        strategy: None,
     }
 }
 

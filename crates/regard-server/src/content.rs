@@ -161,6 +161,20 @@ impl ContentService {
                 return Err(slot_error(SlotError::UnknownSegment { path, segment: segment.as_str().to_owned() }));
             }
         }
+        let lists = definition
+            .variants
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.recommend.as_ref().map(|r| (format!("variants[{i}]"), r)))
+            .chain(definition.default_recommend.as_ref().map(|r| ("default".to_owned(), r)));
+        for (path, spec) in lists {
+            for (j, strategy) in spec.strategy.iter().enumerate() {
+                if let Err(error) = strategy.parse::<regard_recs::Strategy>() {
+                    let field = format!("{path}.recommend.strategy[{j}]");
+                    return Err(ApiError::field(ErrorCode::InvalidField, field, error.to_string()));
+                }
+            }
+        }
         let settings = self.snapshot.load().settings().clone();
         ContentSnapshot::check_slot(&definition, &settings, &self.lint).map_err(slot_error)?;
         Ok(definition)

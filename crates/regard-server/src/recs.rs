@@ -196,6 +196,70 @@ pub fn history_of(engine: &Engine, model: &RecsModel, seqs: &[u64]) -> Vec<Histo
     history
 }
 
+/// Recommendation lists for one decide request: the trained model, the person's history (read
+/// before the decision) and the live catalog for the product cards.
+pub struct DecisionRecommender<'a> {
+    /// The model serving now.
+    pub model: &'a RecsModel,
+    /// The live state (for product names, prices and links).
+    pub live: &'a regard_core::live::LiveState,
+    /// The person's recent product events, when they allow personalization.
+    pub history: &'a [HistoryEvent],
+    /// The person as a training user.
+    pub user: Option<regard_recs::UserIdx>,
+    /// The person's (or the request's) country.
+    pub country: Option<CountryCode>,
+    /// Now, in Unix seconds.
+    pub now_secs: i64,
+}
+
+impl regard_content::decide::Recommender for DecisionRecommender<'_> {
+    fn recommend(
+        &self,
+        spec: &regard_content::slot::RecommendSpec,
+        personal: bool,
+    ) -> Vec<regard_content::template::ProductCard> {
+        let generic = regard_content::slot::GENERIC_STRATEGIES;
+        let mut strategies: Vec<regard_recs::Strategy> = spec
+            .strategy
+            .iter()
+            .filter(|s| personal || generic.contains(&s.as_str()))
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        if !personal && strategies.is_empty() {
+            strategies = vec![regard_recs::Strategy::PopularInCountry, regard_recs::Strategy::Popular];
+        }
+        let request = regard_recs::RecsRequest {
+            history: if personal { self.history } else { &[] },
+            user: self.user.filter(|_| personal),
+            country: self.country,
+            anchor: None,
+            now_secs: self.now_secs,
+            n: spec.n,
+            strategies: &strategies,
+            rules: regard_recs::RuleInputs { exclude_cart: spec.exclude_cart, ..Default::default() },
+        };
+        self.model
+            .recommend(&request)
+            .into_iter()
+            .filter_map(|r| {
+                let product = self.live.product(self.model.item_id(r.item))?;
+                Some(regard_content::template::ProductCard {
+                    id: product.id.clone(),
+                    name: product.name.clone(),
+                    price: product.price,
+                    currency: product.currency.clone(),
+                    category: Some(product.category().to_owned()).filter(|c| !c.is_empty()),
+                    url: product.url.clone(),
+                    image_url: product.image.clone(),
+                    explanation: Some(r.explanation),
+                    strategy: Some(r.strategy.as_str().to_owned()),
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

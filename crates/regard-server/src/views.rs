@@ -119,6 +119,8 @@ pub fn recently_viewed(live: &LiveState, profile: &Profile) -> Vec<regard_conten
             category: Some(product.category().to_owned()).filter(|c| !c.is_empty()),
             url: product.url.clone(),
             image_url: product.image.clone(),
+            explanation: None,
+            strategy: None,
         })
         .collect()
 }

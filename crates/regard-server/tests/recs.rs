@@ -157,3 +157,42 @@ async fn bad_recommendation_requests_name_the_field() {
     }
     assert_eq!(app.post("/v1/recommendations/train", WRITE_KEY, json!({})).await.0, 403);
 }
+
+#[tokio::test]
+async fn recommendation_slots_fill_decisions_and_fall_back_to_popular() {
+    let app = shop().await;
+    trained(&app).await;
+    let row = json!({
+        "id": "row", "name": "Row", "kind": "product_row",
+        "variants": [{"id": "for_you", "recommend": {"n": 2},
+                      "template": "{% for p in recommendations %}{{ p.id }}={{ p.strategy }};{% endfor %}"}],
+        "default": {"recommend": {"strategy": ["popular"], "n": 2},
+                    "template": "{% for p in recommendations %}{{ p.id }}={{ p.strategy }};{% endfor %}"}
+    });
+    let mut bad = row.clone();
+    bad["variants"][0]["recommend"]["strategy"] = json!(["magic"]);
+    let (status, body) = app.post("/v1/slots", ADMIN_KEY, bad).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("variants[0].recommend.strategy[0]")), "{body}");
+    let (status, body) = app.post("/v1/slots", ADMIN_KEY, row).await;
+    assert_eq!(status, 201, "{body}");
+    let decide = |user: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = app.post("/v1/decide", WRITE_KEY, json!({"userId": user, "slots": ["row"]})).await;
+            assert_eq!(status, 200, "{body}");
+            body["decisions"][0].clone()
+        }
+    };
+    let decision = decide("u1").await;
+    assert_eq!((decision["variant"].as_str(), decision["level"].as_str()), (Some("for_you"), Some("behavioral")));
+    let content = decision["content"].as_str().unwrap();
+    assert_eq!(content.matches(';').count(), 2, "{decision}");
+    // u1 viewed p1, p2 and p3 already: the personal list brings what they have not seen.
+    eprintln!("u1 sees {content}");
+    assert!(!content.contains("p2=") && !content.contains("p3="), "{decision}");
+    // Without personalization consent: the generic default, popular items only.
+    let decision = decide("private").await;
+    assert_eq!(decision["variant"], "default", "{decision}");
+    assert!(decision["content"].as_str().unwrap().contains("=popular;"), "{decision}");
+    assert!(decision["explanation"].as_str().unwrap().contains("turned off personalization"), "{decision}");
+}

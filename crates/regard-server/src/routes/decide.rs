@@ -215,17 +215,55 @@ pub async fn decide(
     let peer = peer.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip());
     let context = request_context(&state, &headers, peer, request.context.as_ref().unwrap_or(&Map::new()));
     let now_ms = state.clock.now_ms();
-    let (decisions, profile_id): (Vec<Result<SlotDecision, DecideError>>, Option<u64>) = {
-        let live = state.engine.state();
-        let profile = request
+    let find = |live: &regard_core::live::LiveState| {
+        request
             .user_id
             .as_deref()
             .and_then(|id| live.find_by_user_id(id))
-            .or_else(|| request.anonymous_id.as_deref().and_then(|id| live.find_by_anonymous_id(id)));
-        let profile_id = profile.map(|p| p.id);
+            .or_else(|| request.anonymous_id.as_deref().and_then(|id| live.find_by_anonymous_id(id)))
+            .map(|p| p.id)
+    };
+    // Recommendation lists need the person's latest product events from the store: read them
+    // before the decision, outside the live state's lock, and only when a slot shows a list.
+    let wants_lists = request.slots.iter().filter_map(|s| snapshot.slot(s)).any(|slot| {
+        slot.definition.default_recommend.is_some() || slot.definition.variants.iter().any(|v| v.recommend.is_some())
+    });
+    let model = if wants_lists { state.recs.model() } else { None };
+    let mut history = Vec::new();
+    if let Some(model) = &model {
+        let seqs: Vec<u64> = {
+            let live = state.engine.state();
+            find(&live)
+                .and_then(|id| live.profile(id))
+                .filter(|p| live.allows(p, ConsentPurpose::Personalization))
+                .map(|p| p.timeline.iter().rev().take(crate::routes::recs::HISTORY_EVENTS).map(|e| e.seq).collect())
+                .unwrap_or_default()
+        };
+        if !seqs.is_empty() {
+            let (engine, model) = (state.engine.clone(), model.clone());
+            history = tokio::task::spawn_blocking(move || crate::recs::history_of(&engine, &model, &seqs))
+                .await
+                .map_err(|_| ApiError::new(ErrorCode::Internal, "the history read failed"))?;
+        }
+    }
+    let (decisions, profile_id): (Vec<Result<SlotDecision, DecideError>>, Option<u64>) = {
+        let live = state.engine.state();
+        let profile_id = find(&live);
+        let profile = profile_id.and_then(|id| live.profile(id));
         let recently_viewed = profile.map(|p| crate::views::recently_viewed(&live, p)).unwrap_or_default();
-        let person = Person::read(&live, profile_id, &context, snapshot.settings(), now_ms)
+        let recommender = model.as_deref().map(|model| crate::recs::DecisionRecommender {
+            model,
+            live: &live,
+            history: &history,
+            user: profile.and_then(|p| model.user_idx(&crate::recs::user_key(live.canonical(p.id)))),
+            country: context.country.as_deref().and_then(regard_recs::CountryCode::parse),
+            now_secs: now_ms.div_euclid(1000),
+        });
+        let mut person = Person::read(&live, profile_id, &context, snapshot.settings(), now_ms)
             .with_recently_viewed(recently_viewed);
+        if let Some(recommender) = &recommender {
+            person = person.with_recommender(recommender);
+        }
         (request.slots.iter().map(|slot| snapshot.decide(slot, &person, now_ms)).collect(), profile_id)
     };
     let mut answers = Vec::with_capacity(decisions.len());
