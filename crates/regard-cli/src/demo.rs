@@ -102,7 +102,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         let installed = crate::slots::install_demo(&engine, &content)?;
         content.store.shutdown();
         if installed > 0 {
-            println!("Saved {installed} demo slots (regard slots list).");
+            println!("Saved {installed} demo slot{} (regard slots list).", if installed == 1 { "" } else { "s" });
         }
     }
     let host = args.server.listen.clone();
