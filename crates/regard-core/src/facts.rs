@@ -29,7 +29,8 @@ pub struct EventFact {
     pub timestamp_ms: i64,
     /// Arrival time (Unix ms).
     pub received_at_ms: i64,
-    /// `properties.product_id` of a product event (see `live::PRODUCT_EVENTS`).
+    /// `properties.product_id` of a product event (see `live::PRODUCT_EVENTS`), or an order's
+    /// product ids as a JSON array (see `live::order_products_of`).
     pub product_id: Option<String>,
     /// The message as received (possibly compressed).
     pub raw: RawMessage,

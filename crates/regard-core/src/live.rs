@@ -19,7 +19,7 @@ use crate::facts::{
 use crate::message::{IdentityKind, Message, MessageKind};
 use crate::profile::{Profile, TimelineEntry};
 use crate::segments::backfill::{BackfillMatch, BackfillRequest, BackfillSignal, Readiness, ReadinessState};
-use crate::segments::definition::{ContextField, EventMatch, PRODUCT_VIEWED};
+use crate::segments::definition::{ContextField, EventMatch, ORDER_COMPLETED, PRODUCT_VIEWED};
 use crate::segments::index::{MatchHistory, SegmentIndex, SegmentSlot};
 use crate::segments::matcher::{self, CategoryLookup};
 use crate::segments::{
@@ -266,7 +266,7 @@ impl LiveState {
 
     /// Product ids the person viewed most recently, newest first.
     pub fn recently_viewed(&self, profile_id: ProfileId) -> Vec<&str> {
-        self.profile(profile_id).map(|p| p.recent_products.iter().rev().map(|id| &**id).collect()).unwrap_or_default()
+        self.profile(profile_id).map(Profile::recently_viewed).unwrap_or_default()
     }
 
     /// The profile a userId names (never an internal id: what a browser may ask about).
@@ -687,11 +687,12 @@ impl LiveState {
         self.scratch.matched = matched;
         let product_id = match (message.name.as_deref(), message.properties.as_deref()) {
             (Some(name), Some(properties)) if PRODUCT_EVENTS.contains(&name) => product_id_of(properties),
+            (Some(ORDER_COMPLETED), Some(properties)) => order_products_of(properties),
             _ => None,
         };
-        if let (Some(PRODUCT_VIEWED), Some(product)) = (message.name.as_deref(), product_id.as_deref()) {
+        if let (Some(name), Some(column)) = (message.name.as_deref(), product_id.as_deref()) {
             if let Some(profile) = self.profiles.get_mut(&profile_id) {
-                profile.note_product_view(product);
+                note_product_column(profile, name, message.timestamp_ms, column);
             }
         }
         facts.events.push(EventFact {
@@ -1193,8 +1194,8 @@ impl LiveState {
         let name = event.name.map(|n| self.symbols.intern(n));
         if let Some(profile) = self.profiles.get_mut(&id) {
             profile.record_event(TimelineEntry { timestamp_ms: event.timestamp_ms, seq: event.seq }, event.kind, name);
-            if let (Some(PRODUCT_VIEWED), Some(product)) = (event.name, event.product_id) {
-                profile.note_product_view(product);
+            if let (Some(name), Some(column)) = (event.name, event.product_id) {
+                note_product_column(profile, name, event.timestamp_ms, column);
             }
         }
     }
@@ -1397,6 +1398,49 @@ pub struct StoredEventColumns<'a> {
 /// Events whose `properties.product_id` is kept in a column of its own: "recently viewed" and
 /// recommendations read it without decoding the message.
 pub const PRODUCT_EVENTS: [&str; 4] = [PRODUCT_VIEWED, "Product Added", "Product Clicked", "Product Removed"];
+
+/// The `product_id` column of an order: its lines' product ids as a JSON array (`["a","b"]`),
+/// so rebuilding the live state at start-up knows what was bought without decoding messages.
+pub fn order_products_of(properties: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Line<'a> {
+        #[serde(borrow, default)]
+        product_id: Option<&'a serde_json::value::RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Order<'a> {
+        #[serde(borrow, default)]
+        products: Vec<Line<'a>>,
+    }
+    let order = serde_json::from_str::<Order<'_>>(properties).ok()?;
+    let ids: Vec<String> = order
+        .products
+        .iter()
+        .filter_map(|line| line.product_id)
+        .filter_map(|raw| match serde_json::from_str::<serde_json::Value>(raw.get()).ok()? {
+            serde_json::Value::String(text) if !text.is_empty() && text.len() <= 256 => Some(text),
+            serde_json::Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        })
+        .take(100)
+        .collect();
+    (!ids.is_empty()).then(|| serde_json::to_string(&ids).unwrap_or_default())
+}
+
+/// Records what a stored event's `product_id` column says on the profile's product events.
+fn note_product_column(profile: &mut Profile, name: &str, at_ms: i64, column: &str) {
+    use crate::profile::ProductAction;
+    match name {
+        ORDER_COMPLETED => {
+            for id in serde_json::from_str::<Vec<String>>(column).unwrap_or_default() {
+                profile.note_product_event(at_ms, ProductAction::Purchased, &id);
+            }
+        }
+        "Product Added" => profile.note_product_event(at_ms, ProductAction::Added, column),
+        PRODUCT_VIEWED | "Product Clicked" => profile.note_product_event(at_ms, ProductAction::Viewed, column),
+        _ => {}
+    }
+}
 
 /// `properties.product_id` (a string, or a number written as text), reading nothing else.
 pub fn product_id_of(properties: &str) -> Option<String> {

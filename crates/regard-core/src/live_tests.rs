@@ -423,3 +423,51 @@ fn recently_viewed_products_are_kept_newest_first_and_rebuilt_from_the_log() {
     assert_eq!(product_id_of("{\"product_id\": null}"), None);
     assert_eq!(product_id_of("not json"), None);
 }
+
+#[test]
+fn orders_keep_their_products_in_memory_and_through_a_rebuild() {
+    use crate::profile::{ProductAction, PRODUCT_EVENTS_KEPT};
+    let mut live = state(ConsentMode::OptOut);
+    let mut facts = FactBatch::default();
+    let mut order = message(MessageKind::Track, "o1", None, Some("anon"), 5_000);
+    order.name = Some("Order Completed".into());
+    order.properties =
+        Some(r#"{"order_id": "1", "products": [{"product_id": "a"}, {"product_id": 9}, {"name": "x"}]}"#.into());
+    live.apply_message(order, &mut facts);
+    assert_eq!(facts.events[0].product_id.as_deref(), Some(r#"["a","9"]"#));
+    let actions = |live: &LiveState| -> Vec<(ProductAction, String)> {
+        let profile = live.find_profile("anon").unwrap();
+        profile.product_events.iter().map(|e| (e.action, e.product.to_string())).collect()
+    };
+    let bought = vec![(ProductAction::Purchased, "a".to_owned()), (ProductAction::Purchased, "9".to_owned())];
+    assert_eq!(actions(&live), bought);
+    let mut rebuilt = state(ConsentMode::OptOut);
+    for f in &facts.identities {
+        rebuilt.replay_identity(f);
+    }
+    for e in &facts.events {
+        rebuilt.replay_event(&StoredEventColumns {
+            seq: e.seq,
+            profile_id: e.profile_id,
+            kind: e.kind,
+            name: e.name.as_deref(),
+            message_id: &e.message_id,
+            timestamp_ms: e.timestamp_ms,
+            received_at_ms: e.received_at_ms,
+            product_id: e.product_id.as_deref(),
+        });
+    }
+    assert_eq!(actions(&rebuilt), bought);
+    // The kept history is bounded, newest kept, in time order even when events arrive late.
+    let mut profile = crate::profile::Profile::new(1);
+    for i in 0..(PRODUCT_EVENTS_KEPT as i64 + 10) {
+        profile.note_product_event(1_000 + i, ProductAction::Viewed, &format!("p{i}"));
+    }
+    profile.note_product_event(0, ProductAction::Viewed, "too-old");
+    profile.note_product_event(1_020, ProductAction::Added, "late");
+    assert_eq!(profile.product_events.len(), PRODUCT_EVENTS_KEPT);
+    assert!(profile.product_events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    assert!(profile.product_events.iter().all(|e| &*e.product != "too-old"));
+    assert!(profile.product_events.iter().any(|e| &*e.product == "late"));
+    assert_eq!(profile.recently_viewed()[0], format!("p{}", PRODUCT_EVENTS_KEPT + 9));
+}

@@ -72,13 +72,38 @@ pub struct Profile {
     pub last_locale: Option<Symbol>,
     /// The latest `context.timezone` seen.
     pub last_timezone: Option<Symbol>,
-    /// Product ids of the latest product views, oldest first, each once, at most
-    /// [`RECENT_PRODUCTS`] ("recently viewed" and "welcome back" content).
-    pub recent_products: Vec<Box<str>>,
+    /// The latest product views, cart adds and purchases, oldest first, at most
+    /// [`PRODUCT_EVENTS_KEPT`]: "recently viewed" content and the history recommendations read
+    /// (purchases feed their "just bought" rules) without a trip to the store.
+    pub product_events: Vec<ProductEvent>,
 }
 
-/// How many recently viewed products a profile remembers.
+/// How many product events a profile keeps in memory (bounded: about 40 bytes each).
+pub const PRODUCT_EVENTS_KEPT: usize = 24;
+/// How many distinct products "recently viewed" lists at most.
 pub const RECENT_PRODUCTS: usize = 8;
+
+/// What a person did with a product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductAction {
+    /// Viewed (or clicked) it.
+    Viewed,
+    /// Added it to a cart.
+    Added,
+    /// Bought it.
+    Purchased,
+}
+
+/// One product event kept on the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductEvent {
+    /// Event time (Unix ms).
+    pub at_ms: i64,
+    /// What happened.
+    pub action: ProductAction,
+    /// The product id.
+    pub product: Box<str>,
+}
 
 impl Profile {
     /// A profile with no data yet.
@@ -123,18 +148,33 @@ impl Profile {
         }
     }
 
-    /// Remembers a product view for "recently viewed": moves the product to the newest place
-    /// and forgets the oldest beyond [`RECENT_PRODUCTS`].
-    pub fn note_product_view(&mut self, product_id: &str) {
-        if let Some(i) = self.recent_products.iter().position(|p| &**p == product_id) {
-            let id = self.recent_products.remove(i);
-            self.recent_products.push(id);
-            return;
+    /// Remembers a product event in time order, forgetting the oldest beyond
+    /// [`PRODUCT_EVENTS_KEPT`] (an event older than all kept ones is then dropped).
+    pub fn note_product_event(&mut self, at_ms: i64, action: ProductAction, product_id: &str) {
+        let position = self.product_events.partition_point(|e| e.at_ms <= at_ms);
+        if self.product_events.len() == PRODUCT_EVENTS_KEPT {
+            if position == 0 {
+                return;
+            }
+            self.product_events.remove(0);
+            self.product_events.insert(position - 1, ProductEvent { at_ms, action, product: product_id.into() });
+        } else {
+            self.product_events.insert(position, ProductEvent { at_ms, action, product: product_id.into() });
         }
-        if self.recent_products.len() == RECENT_PRODUCTS {
-            self.recent_products.remove(0);
+    }
+
+    /// Distinct products viewed most recently, newest first, at most [`RECENT_PRODUCTS`].
+    pub fn recently_viewed(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for event in self.product_events.iter().rev().filter(|e| e.action == ProductAction::Viewed) {
+            if !out.contains(&&*event.product) {
+                out.push(&event.product);
+                if out.len() == RECENT_PRODUCTS {
+                    break;
+                }
+            }
         }
-        self.recent_products.push(product_id.into());
+        out
     }
 
     /// Sets a trait if `at_ms` is not older than its current value. Returns whether the value
@@ -217,12 +257,8 @@ impl Profile {
         if self.last_timezone.is_none() {
             self.last_timezone = other.last_timezone;
         }
-        // The absorbed profile's views count as older (it is usually the anonymous visitor
-        // before they signed in).
-        for id in other.recent_products.into_iter().rev() {
-            if !self.recent_products.contains(&id) && self.recent_products.len() < RECENT_PRODUCTS {
-                self.recent_products.insert(0, id);
-            }
+        for event in other.product_events {
+            self.note_product_event(event.at_ms, event.action, &event.product);
         }
     }
 
@@ -238,6 +274,8 @@ impl Profile {
             + self.consent_bytes()
             + self.timeline.capacity() * std::mem::size_of::<TimelineEntry>()
             + self.name_counts.capacity() * std::mem::size_of::<(Symbol, u32)>()
+            + self.product_events.capacity() * std::mem::size_of::<ProductEvent>()
+            + self.product_events.iter().map(|e| e.product.len()).sum::<usize>()
     }
 
     fn consent_bytes(&self) -> usize {

@@ -179,21 +179,26 @@ fn train_from_store(engine: &Engine, config: RecsConfig) -> Result<(RecsModel, T
     Ok((model, status))
 }
 
-/// A person's recent history as the model reads it: their latest product events from the
-/// store (purchases feed the "just bought" rules), newest last.
-pub fn history_of(engine: &Engine, model: &RecsModel, seqs: &[u64]) -> Vec<HistoryEvent> {
-    let Ok(events) = engine.reader().events_by_seq(seqs) else { return Vec::new() };
-    let mut history = Vec::new();
-    for event in events {
-        let Some(name) = event.name.as_deref().filter(|n| INTERACTION_EVENTS.contains(n)) else { continue };
-        let (kind, ids) = products_of(name, &event.raw);
-        for id in ids {
-            if let Some(item) = model.item_idx(&id) {
-                history.push(HistoryEvent { item, kind, timestamp_secs: event.timestamp_ms.div_euclid(1000) });
-            }
-        }
-    }
-    history
+/// A person's recent history as the model reads it: the product views, cart adds and
+/// purchases the profile keeps in memory (purchases feed the "just bought" rules).
+pub fn history_of(model: &RecsModel, profile: &regard_core::profile::Profile) -> Vec<HistoryEvent> {
+    use regard_core::profile::ProductAction;
+    profile
+        .product_events
+        .iter()
+        .filter_map(|event| {
+            let kind = match event.action {
+                ProductAction::Viewed => InteractionKind::View,
+                ProductAction::Added => InteractionKind::Cart,
+                ProductAction::Purchased => InteractionKind::Purchase,
+            };
+            Some(HistoryEvent {
+                item: model.item_idx(&event.product)?,
+                kind,
+                timestamp_secs: event.at_ms.div_euclid(1000),
+            })
+        })
+        .collect()
 }
 
 /// Recommendation lists for one decide request: the trained model, the person's history (read

@@ -133,8 +133,9 @@ CREATE TABLE segment_changes (
     entered INTEGER NOT NULL, at_ms INTEGER NOT NULL
 );
 "#,
-    // v3: the product a product event is about, for "recently viewed" and recommendations
-    // without decoding messages. Rows stored before it have NULL.
+    // v3: the product a product event is about (an order: its lines' product ids as a JSON
+    // array), for "recently viewed" and recommendations without decoding messages. Rows
+    // stored before it have NULL.
     "ALTER TABLE events ADD COLUMN product_id TEXT;",
 ];
 

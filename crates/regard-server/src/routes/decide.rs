@@ -223,34 +223,22 @@ pub async fn decide(
             .or_else(|| request.anonymous_id.as_deref().and_then(|id| live.find_by_anonymous_id(id)))
             .map(|p| p.id)
     };
-    // Recommendation lists need the person's latest product events from the store: read them
-    // before the decision, outside the live state's lock, and only when a slot shows a list.
+    // Recommendation lists are filled only when a requested slot shows one.
     let wants_lists = request.slots.iter().filter_map(|s| snapshot.slot(s)).any(|slot| {
         slot.definition.default_recommend.is_some() || slot.definition.variants.iter().any(|v| v.recommend.is_some())
     });
     let model = if wants_lists { state.recs.model() } else { None };
-    let mut history = Vec::new();
-    if let Some(model) = &model {
-        let seqs: Vec<u64> = {
-            let live = state.engine.state();
-            find(&live)
-                .and_then(|id| live.profile(id))
-                .filter(|p| live.allows(p, ConsentPurpose::Personalization))
-                .map(|p| p.timeline.iter().rev().take(crate::routes::recs::HISTORY_EVENTS).map(|e| e.seq).collect())
-                .unwrap_or_default()
-        };
-        if !seqs.is_empty() {
-            let (engine, model) = (state.engine.clone(), model.clone());
-            history = tokio::task::spawn_blocking(move || crate::recs::history_of(&engine, &model, &seqs))
-                .await
-                .map_err(|_| ApiError::new(ErrorCode::Internal, "the history read failed"))?;
-        }
-    }
     let (decisions, profile_id): (Vec<Result<SlotDecision, DecideError>>, Option<u64>) = {
         let live = state.engine.state();
         let profile_id = find(&live);
         let profile = profile_id.and_then(|id| live.profile(id));
         let recently_viewed = profile.map(|p| crate::views::recently_viewed(&live, p)).unwrap_or_default();
+        let history = match (model.as_deref(), profile) {
+            (Some(model), Some(p)) if live.allows(p, ConsentPurpose::Personalization) => {
+                crate::recs::history_of(model, p)
+            }
+            _ => Vec::new(),
+        };
         let recommender = model.as_deref().map(|model| crate::recs::DecisionRecommender {
             model,
             live: &live,

@@ -17,8 +17,6 @@ use crate::AppState;
 
 /// Most items one list may hold.
 pub const MAX_ITEMS: usize = 50;
-/// How many of the person's latest events feed a query.
-pub const HISTORY_EVENTS: usize = 100;
 
 /// Query of `GET /v1/recommendations` and `GET /v1/items/{id}/similar`.
 #[derive(Debug, Deserialize)]
@@ -133,27 +131,22 @@ pub async fn for_user(
     let model = model(&state)?;
     let prepared = prepare(&query, &model)?;
     let now_ms = state.clock.now_ms();
-    let (profile, personalized, seqs, country) = {
+    let (profile, personalized, history, country) = {
         let live = state.engine.state();
         let profile =
             query.user.as_deref().and_then(|id| live.find_by_user_id(id).or_else(|| live.find_by_anonymous_id(id)));
         let personalized = profile.is_some_and(|p| live.allows(p, ConsentPurpose::Personalization));
-        let seqs: Vec<u64> = match profile {
-            Some(p) if personalized => p.timeline.iter().rev().take(HISTORY_EVENTS).map(|e| e.seq).collect(),
+        let history = match profile {
+            Some(p) if personalized => history_of(&model, p),
             _ => Vec::new(),
         };
         let trait_country = profile
             .filter(|_| personalized)
             .and_then(|p| live.symbols.get("country").and_then(|s| p.trait_json(s)))
             .and_then(|json| serde_json::from_str::<String>(json).ok());
-        (profile.map(|p| live.canonical(p.id)), personalized, seqs, trait_country)
+        (profile.map(|p| live.canonical(p.id)), personalized, history, trait_country)
     };
     let country = country.or(query.country.clone()).as_deref().and_then(CountryCode::parse);
-    let engine = state.engine.clone();
-    let history_model = model.clone();
-    let history = tokio::task::spawn_blocking(move || history_of(&engine, &history_model, &seqs))
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "the history read failed"))?;
     let generic = [Strategy::PopularInCountry, Strategy::Popular];
     let strategies: &[Strategy] = if personalized { &prepared.strategies } else { &generic };
     let request = RecsRequest {
