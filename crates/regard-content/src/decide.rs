@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::geo::nearest_store;
-use crate::slot::{RecommendSpec, SlotDefinition, SlotError, DEFAULT_VARIANT, GENERIC_STRATEGIES};
+use crate::slot::{RecommendSpec, SlotDefinition, SlotError, SlotKind, DEFAULT_VARIANT, GENERIC_STRATEGIES};
 use crate::targeting::{FiredCondition, Level, Match};
 use crate::template::{
     Campaign, ContentSettings, LintPolicy, PageContext, PreparedContext, ProductCard, RenderContext, TemplateConfig,
@@ -98,8 +98,9 @@ impl ConsentBasis {
 /// implements it over its trained model, so this crate needs no recommendation engine.
 pub trait Recommender {
     /// Up to `spec.n` products for `spec`; with `personal` false only strategies that use
-    /// nothing stored about the person ([`crate::slot::GENERIC_STRATEGIES`]).
-    fn recommend(&self, spec: &RecommendSpec, personal: bool) -> Vec<ProductCard>;
+    /// nothing stored about the person ([`crate::slot::GENERIC_STRATEGIES`]); with
+    /// `shared_context` (an email block) no product from a sensitive category.
+    fn recommend(&self, spec: &RecommendSpec, personal: bool, shared_context: bool) -> Vec<ProductCard>;
 }
 
 /// Whether a list asks for the person's history (an empty list means the engine's default
@@ -217,8 +218,9 @@ impl<'a> Person<'a> {
         self
     }
 
-    fn recommendations(&self, spec: &RecommendSpec, personal: bool) -> Vec<ProductCard> {
-        self.recommender.map(|r| r.recommend(spec, personal)).unwrap_or_default()
+    fn recommendations(&self, spec: &RecommendSpec, personal: bool, kind: SlotKind) -> Vec<ProductCard> {
+        let shared = kind == SlotKind::EmailBlock;
+        self.recommender.map(|r| r.recommend(spec, personal, shared)).unwrap_or_default()
     }
 
     /// The profile, when Regard knows the person.
@@ -633,7 +635,7 @@ impl ContentSnapshot {
             let rendered = match &variant.recommend {
                 Some(spec) => {
                     let mut context = person.build_personal_context(&self.settings);
-                    context.recommendations = person.recommendations(spec, true);
+                    context.recommendations = person.recommendations(spec, true, slot.kind);
                     if context.recommendations.is_empty() {
                         // Nothing to show (no model yet, everything filtered): the next rung.
                         skipped
@@ -686,7 +688,7 @@ impl ContentSnapshot {
         let rendered = match &slot.default_recommend {
             Some(spec) => {
                 let mut context = person.build_generic_context();
-                context.recommendations = person.recommendations(spec, false);
+                context.recommendations = person.recommendations(spec, false, slot.kind);
                 self.templates.render_prepared(&name, &PreparedContext::new(&context))
             }
             None => self.templates.render_prepared(&name, person.generic_context()),

@@ -210,7 +210,7 @@ fn explanations_join_reasons_into_one_sentence() {
 struct FixedRecommender;
 
 impl Recommender for FixedRecommender {
-    fn recommend(&self, spec: &RecommendSpec, personal: bool) -> Vec<ProductCard> {
+    fn recommend(&self, spec: &RecommendSpec, personal: bool, _shared_context: bool) -> Vec<ProductCard> {
         let label = if personal { "for-you" } else { "popular" };
         (0..spec.n)
             .map(|i| ProductCard {
@@ -226,7 +226,7 @@ impl Recommender for FixedRecommender {
 struct EmptyRecommender;
 
 impl Recommender for EmptyRecommender {
-    fn recommend(&self, _spec: &RecommendSpec, _personal: bool) -> Vec<ProductCard> {
+    fn recommend(&self, _spec: &RecommendSpec, _personal: bool, _shared_context: bool) -> Vec<ProductCard> {
         Vec::new()
     }
 }

@@ -201,6 +201,24 @@ pub fn history_of(model: &RecsModel, profile: &regard_core::profile::Profile) ->
         .collect()
 }
 
+/// What is in the person's cart now: products added since their latest purchase.
+pub fn cart_of(history: &[HistoryEvent]) -> Vec<regard_recs::ItemIdx> {
+    let last_purchase = history
+        .iter()
+        .filter(|e| e.kind == InteractionKind::Purchase)
+        .map(|e| e.timestamp_secs)
+        .max()
+        .unwrap_or(i64::MIN);
+    let mut cart: Vec<regard_recs::ItemIdx> = history
+        .iter()
+        .filter(|e| e.kind == InteractionKind::Cart && e.timestamp_secs > last_purchase)
+        .map(|e| e.item)
+        .collect();
+    cart.sort_unstable_by_key(|item| item.0);
+    cart.dedup();
+    cart
+}
+
 /// Recommendation lists for one decide request: the trained model, the person's history (read
 /// before the decision) and the live catalog for the product cards.
 pub struct DecisionRecommender<'a> {
@@ -210,6 +228,8 @@ pub struct DecisionRecommender<'a> {
     pub live: &'a regard_core::live::LiveState,
     /// The person's recent product events, when they allow personalization.
     pub history: &'a [HistoryEvent],
+    /// What is in their cart now (see [`cart_of`]).
+    pub cart: &'a [regard_recs::ItemIdx],
     /// The person as a training user.
     pub user: Option<regard_recs::UserIdx>,
     /// The person's (or the request's) country.
@@ -223,6 +243,7 @@ impl regard_content::decide::Recommender for DecisionRecommender<'_> {
         &self,
         spec: &regard_content::slot::RecommendSpec,
         personal: bool,
+        shared_context: bool,
     ) -> Vec<regard_content::template::ProductCard> {
         let generic = regard_content::slot::GENERIC_STRATEGIES;
         let mut strategies: Vec<regard_recs::Strategy> = spec
@@ -242,7 +263,12 @@ impl regard_content::decide::Recommender for DecisionRecommender<'_> {
             now_secs: self.now_secs,
             n: spec.n,
             strategies: &strategies,
-            rules: regard_recs::RuleInputs { exclude_cart: spec.exclude_cart, ..Default::default() },
+            rules: regard_recs::RuleInputs {
+                cart: if personal { self.cart } else { &[] },
+                exclude_cart: spec.exclude_cart,
+                shared_context,
+                ..Default::default()
+            },
         };
         self.model
             .recommend(&request)
@@ -277,5 +303,21 @@ mod tests {
         assert_eq!(products_of("Order Completed", order), (InteractionKind::Purchase, vec!["a".into(), "7".into()]));
         assert_eq!(products_of("Product Added", "not json").1, Vec::<String>::new());
         assert_eq!(products_of("Product Added", r#"{"properties": {"product_id": ""}}"#).1, Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_cart_is_what_was_added_since_the_last_purchase() {
+        let event =
+            |item: u32, kind, timestamp_secs| HistoryEvent { item: regard_recs::ItemIdx(item), kind, timestamp_secs };
+        let history = [
+            event(1, InteractionKind::Cart, 10),
+            event(1, InteractionKind::Purchase, 20),
+            event(2, InteractionKind::Cart, 30),
+            event(3, InteractionKind::View, 40),
+            event(2, InteractionKind::Cart, 50),
+            event(4, InteractionKind::Cart, 60),
+        ];
+        assert_eq!(cart_of(&history), vec![regard_recs::ItemIdx(2), regard_recs::ItemIdx(4)]);
+        assert!(cart_of(&history[..2]).is_empty());
     }
 }

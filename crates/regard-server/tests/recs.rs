@@ -119,6 +119,20 @@ async fn a_person_gets_items_with_strategies_and_reasons_and_rules_hold() {
         assert_ne!(item["id"], "p2", "{body}");
         assert!(item["price"].as_f64().unwrap() <= 25.0, "{body}");
     }
+    // A cart add reaches the model at once (from the profile, no retrain): what is in the cart
+    // is not offered back, by the popular strategy either, which would otherwise list it.
+    let (_, body) = app.get("/v1/recommendations?user=newcomer&n=5&strategy=popular", WRITE_KEY).await;
+    let before: Vec<Value> = body["items"].as_array().unwrap().clone();
+    assert!(before.iter().any(|i| i["id"] == "p4"), "{body}");
+    let added = event(9_000, "newcomer", "Product Added", "p4", true);
+    assert_eq!(app.post("/v1/track", WRITE_KEY, added).await.0, 200);
+    for path in [
+        "/v1/recommendations?user=newcomer&n=5&strategy=popular",
+        "/v1/recommendations?user=newcomer&n=5&exclude_cart=true",
+    ] {
+        let (_, body) = app.get(path, WRITE_KEY).await;
+        assert!(body["items"].as_array().unwrap().iter().all(|i| i["id"] != "p4"), "{path}: {body}");
+    }
     // Similar items are the same for everyone.
     let (status, body) = app.get("/v1/items/p1/similar?n=2", WRITE_KEY).await;
     assert_eq!(status, 200, "{body}");

@@ -239,10 +239,12 @@ pub async fn decide(
             }
             _ => Vec::new(),
         };
+        let cart = crate::recs::cart_of(&history);
         let recommender = model.as_deref().map(|model| crate::recs::DecisionRecommender {
             model,
             live: &live,
             history: &history,
+            cart: &cart,
             user: profile.and_then(|p| model.user_idx(&crate::recs::user_key(live.canonical(p.id)))),
             country: context.country.as_deref().and_then(regard_recs::CountryCode::parse),
             now_secs: now_ms.div_euclid(1000),

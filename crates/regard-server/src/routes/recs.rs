@@ -40,6 +40,8 @@ pub struct RecsQuery {
     pub context: Option<String>,
     /// ISO country for popular-in-country when the person has none.
     pub country: Option<String>,
+    /// Leave out what is in the person's cart (`true`/`false`, default false).
+    pub exclude_cart: Option<bool>,
 }
 
 fn list(text: &Option<String>) -> Vec<String> {
@@ -147,6 +149,7 @@ pub async fn for_user(
         (profile.map(|p| live.canonical(p.id)), personalized, history, trait_country)
     };
     let country = country.or(query.country.clone()).as_deref().and_then(CountryCode::parse);
+    let cart = crate::recs::cart_of(&history);
     let generic = [Strategy::PopularInCountry, Strategy::Popular];
     let strategies: &[Strategy] = if personalized { &prepared.strategies } else { &generic };
     let request = RecsRequest {
@@ -158,6 +161,8 @@ pub async fn for_user(
         n: prepared.n,
         strategies,
         rules: RuleInputs {
+            cart: &cart,
+            exclude_cart: query.exclude_cart.unwrap_or(false),
             exclude: &prepared.exclude,
             shared_context: prepared.shared,
             filter: prepared.filter.clone(),
