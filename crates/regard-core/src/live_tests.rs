@@ -34,6 +34,36 @@ fn state(mode: ConsentMode) -> LiveState {
     LiveState::new(LiveConfig { consent_mode: mode, ..LiveConfig::default() })
 }
 
+/// A live state rebuilt from `facts` the way the store replays them at start-up.
+fn rebuild(mode: ConsentMode, facts: &FactBatch) -> LiveState {
+    let mut rebuilt = state(mode);
+    for f in &facts.identities {
+        rebuilt.replay_identity(f);
+    }
+    for f in &facts.merges {
+        rebuilt.replay_merge(f);
+    }
+    for f in &facts.traits {
+        rebuilt.replay_trait(f);
+    }
+    for f in &facts.consents {
+        rebuilt.replay_consent(f);
+    }
+    for e in &facts.events {
+        rebuilt.replay_event(&StoredEventColumns {
+            seq: e.seq,
+            profile_id: e.profile_id,
+            kind: e.kind,
+            name: e.name.as_deref(),
+            message_id: &e.message_id,
+            timestamp_ms: e.timestamp_ms,
+            received_at_ms: e.received_at_ms,
+            product_id: e.product_id.as_deref(),
+        });
+    }
+    rebuilt
+}
+
 #[test]
 fn an_anonymous_visitor_who_logs_in_keeps_his_history() {
     let mut live = state(ConsentMode::OptIn);
@@ -180,31 +210,7 @@ fn replaying_the_facts_rebuilds_the_same_state() {
     for m in script {
         live.apply_message(m, &mut all);
     }
-    let mut rebuilt = state(ConsentMode::OptIn);
-    for f in &all.identities {
-        rebuilt.replay_identity(f);
-    }
-    for f in &all.merges {
-        rebuilt.replay_merge(f);
-    }
-    for f in &all.traits {
-        rebuilt.replay_trait(f);
-    }
-    for f in &all.consents {
-        rebuilt.replay_consent(f);
-    }
-    for e in &all.events {
-        rebuilt.replay_event(&StoredEventColumns {
-            seq: e.seq,
-            profile_id: e.profile_id,
-            kind: e.kind,
-            name: e.name.as_deref(),
-            message_id: &e.message_id,
-            timestamp_ms: e.timestamp_ms,
-            received_at_ms: e.received_at_ms,
-            product_id: e.product_id.as_deref(),
-        });
-    }
+    let rebuilt = rebuild(ConsentMode::OptIn, &all);
     let original = live.find_profile("u1").expect("original");
     let copy = rebuilt.find_profile("u1").expect("rebuilt");
     assert_eq!(original.timeline, copy.timeline);
@@ -403,22 +409,7 @@ fn recently_viewed_products_are_kept_newest_first_and_rebuilt_from_the_log() {
     let id = live.find_profile("anon").unwrap().id;
     assert_eq!(live.recently_viewed(id), ["7", "c", "a", "b"]);
     assert_eq!(facts.events.last().unwrap().product_id.as_deref(), Some("z"));
-    let mut rebuilt = state(ConsentMode::OptOut);
-    for f in &facts.identities {
-        rebuilt.replay_identity(f);
-    }
-    for e in &facts.events {
-        rebuilt.replay_event(&StoredEventColumns {
-            seq: e.seq,
-            profile_id: e.profile_id,
-            kind: e.kind,
-            name: e.name.as_deref(),
-            message_id: &e.message_id,
-            timestamp_ms: e.timestamp_ms,
-            received_at_ms: e.received_at_ms,
-            product_id: e.product_id.as_deref(),
-        });
-    }
+    let rebuilt = rebuild(ConsentMode::OptOut, &facts);
     assert_eq!(rebuilt.recently_viewed(rebuilt.find_profile("anon").unwrap().id), ["7", "c", "a", "b"]);
     assert_eq!(product_id_of("{\"product_id\": null}"), None);
     assert_eq!(product_id_of("not json"), None);
@@ -441,22 +432,7 @@ fn orders_keep_their_products_in_memory_and_through_a_rebuild() {
     };
     let bought = vec![(ProductAction::Purchased, "a".to_owned()), (ProductAction::Purchased, "9".to_owned())];
     assert_eq!(actions(&live), bought);
-    let mut rebuilt = state(ConsentMode::OptOut);
-    for f in &facts.identities {
-        rebuilt.replay_identity(f);
-    }
-    for e in &facts.events {
-        rebuilt.replay_event(&StoredEventColumns {
-            seq: e.seq,
-            profile_id: e.profile_id,
-            kind: e.kind,
-            name: e.name.as_deref(),
-            message_id: &e.message_id,
-            timestamp_ms: e.timestamp_ms,
-            received_at_ms: e.received_at_ms,
-            product_id: e.product_id.as_deref(),
-        });
-    }
+    let rebuilt = rebuild(ConsentMode::OptOut, &facts);
     assert_eq!(actions(&rebuilt), bought);
     // The kept history is bounded, newest kept, in time order even when events arrive late.
     let mut profile = crate::profile::Profile::new(1);
