@@ -97,6 +97,31 @@ impl RecsService {
         status
     }
 
+    /// Gives catalog products the serving model does not know yet neighbours of their own
+    /// (content similarity, no retrain) and swaps the extended model in. Serialized with
+    /// training, so a retrain in progress finishes first (it reads the catalog itself).
+    pub fn add_new_items(&self, products: &[regard_core::catalog::Product]) -> usize {
+        let _one_at_a_time = self.training.lock();
+        let Some(mut model) = self.model.load_full() else { return 0 };
+        let mut added = 0;
+        for product in products {
+            if model.item_idx(&product.id).is_some() {
+                continue;
+            }
+            match model.with_new_item(&product.id, ItemMeta::from_product(product), &[]) {
+                Ok(next) => {
+                    model = Arc::new(next);
+                    added += 1;
+                }
+                Err(error) => tracing::warn!(product = %product.id, %error, "could not add a new item to the model"),
+            }
+        }
+        if added > 0 {
+            self.model.store(Some(model));
+        }
+        added
+    }
+
     /// Reads the store and trains a model, then swaps it in. Runs on the caller's thread (a
     /// background thread or the CLI); queries keep using the previous model meanwhile. A second
     /// call while one trains waits for it.

@@ -133,6 +133,26 @@ async fn a_person_gets_items_with_strategies_and_reasons_and_rules_hold() {
         let (_, body) = app.get(path, WRITE_KEY).await;
         assert!(body["items"].as_array().unwrap().iter().all(|i| i["id"] != "p4"), "{path}: {body}");
     }
+    // A product added to the catalog after training gets neighbours without a retrain.
+    let response = app
+        .client
+        .post(format!("{}/v1/catalog", app.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!([{"id": "p7", "name": "Product 7", "category": "Kitchen > Coffee", "price": 70.0, "currency": "USD"}]))
+        .send()
+        .await
+        .expect("catalog");
+    assert!(response.status().is_success());
+    let mut similar = Value::Null;
+    for _ in 0..200 {
+        let (status, body) = app.get("/v1/items/p7/similar?n=3", WRITE_KEY).await;
+        if status == 200 {
+            similar = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(similar["items"].as_array().is_some_and(|items| !items.is_empty()), "{similar}");
     // Similar items are the same for everyone.
     let (status, body) = app.get("/v1/items/p1/similar?n=2", WRITE_KEY).await;
     assert_eq!(status, 200, "{body}");

@@ -58,7 +58,16 @@ pub async fn upsert(
     state.keys.require_admin(&headers)?;
     let text = read_body(&headers, body, MAX_CATALOG_BYTES).await?;
     let products = parse_catalog(&text)?;
+    let new_items = products.clone();
     let n = state.engine.upsert_products(products).await?;
+    // New products get recommendation neighbours at once, without waiting for a retrain.
+    let recs = state.recs.clone();
+    let spawned = std::thread::Builder::new().name("regard-recs-new-items".to_owned()).spawn(move || {
+        recs.add_new_items(&new_items);
+    });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "could not start adding new items to the recommendation model");
+    }
     Ok(Json(serde_json::json!({"success": true, "upserted": n})))
 }
 
