@@ -384,20 +384,11 @@ fn cholesky_solve(matrix: &mut [f32], rhs: &mut [f32], f: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interactions::{Interaction, InteractionKind, KindWeights, UserIdx};
+    use crate::interactions::KindWeights;
     use crate::matrix::StrengthRule;
 
     fn matrix(pairs: &[(u32, u32)], n_users: usize) -> SparseRows {
-        let interactions: Vec<Interaction> = pairs
-            .iter()
-            .map(|&(user, item)| Interaction {
-                user: UserIdx(user),
-                item: ItemIdx(item),
-                kind: InteractionKind::Purchase,
-                timestamp_secs: 0,
-                weight: 1.0,
-            })
-            .collect();
+        let interactions = crate::interactions::test_purchases(pairs);
         let rule = StrengthRule {
             kind_weights: KindWeights { view: 1.0, cart: 1.0, purchase: 1.0 },
             half_life_secs: None,

@@ -644,6 +644,22 @@ fn csv_error(error: csv::Error) -> RecsError {
     }
 }
 
+/// Purchases at time 0, one per `(user, item)` pair: the smallest interaction list unit tests
+/// build matrices from.
+#[cfg(test)]
+pub(crate) fn test_purchases(pairs: &[(u32, u32)]) -> Vec<Interaction> {
+    pairs
+        .iter()
+        .map(|&(user, item)| Interaction {
+            user: UserIdx(user),
+            item: ItemIdx(item),
+            kind: InteractionKind::Purchase,
+            timestamp_secs: 0,
+            weight: 1.0,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

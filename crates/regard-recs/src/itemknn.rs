@@ -420,16 +420,7 @@ mod tests {
     #[test]
     fn a_new_item_gets_neighbours_from_its_users_training_rows() {
         let pairs = [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0)];
-        let interactions: Vec<Interaction> = pairs
-            .iter()
-            .map(|&(user, item)| Interaction {
-                user: UserIdx(user),
-                item: ItemIdx(item),
-                kind: InteractionKind::Purchase,
-                timestamp_secs: 0,
-                weight: 1.0,
-            })
-            .collect();
+        let interactions = crate::interactions::test_purchases(&pairs);
         let rule = StrengthRule {
             kind_weights: KindWeights::default(),
             half_life_secs: None,

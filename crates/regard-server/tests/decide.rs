@@ -13,25 +13,6 @@ async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
-    async fn send(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let url = format!("{}{path}", self.base);
-        let mut request = match method {
-            "GET" => self.client.get(url),
-            "PUT" => self.client.put(url),
-            "DELETE" => self.client.delete(url),
-            _ => self.client.post(url),
-        };
-        if let Some(key) = key {
-            request = request.basic_auth(key, Some(""));
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
     async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.send(method, path, Some(ADMIN_KEY), body).await
     }

@@ -8,23 +8,11 @@ use serde_json::{json, Value};
 
 impl TestApp {
     async fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        let response =
-            self.client.get(format!("{}{path}", self.base)).basic_auth(key, Some("")).send().await.expect("request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.send("GET", path, Some(key), None).await
     }
 
     async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .basic_auth(key, Some(""))
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.send("POST", path, Some(key), Some(body)).await
     }
 }
 

@@ -20,6 +20,35 @@ pub struct TestApp {
     pub _dir: tempfile::TempDir,
 }
 
+impl TestApp {
+    /// One request with the key as HTTP Basic user name (as SDKs send it) and a JSON body;
+    /// answers the status and the JSON body (null when there is none).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}{path}", self.base);
+        let mut request = match method {
+            "GET" => self.client.get(url),
+            "PUT" => self.client.put(url),
+            "DELETE" => self.client.delete(url),
+            _ => self.client.post(url),
+        };
+        if let Some(key) = key {
+            request = request.basic_auth(key, Some(""));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
 /// How to start it.
 pub struct Options<'a> {
     pub consent_mode: ConsentMode,
