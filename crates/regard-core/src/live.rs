@@ -25,7 +25,7 @@ use crate::segments::matcher::{self, CategoryLookup};
 use crate::segments::{
     evaluate, evaluate_membership, next_check_ms, Reason, ScoreSource, SegmentDefinition, SegmentFacts, SegmentId,
 };
-use crate::symbols::SymbolTable;
+use crate::symbols::{Symbol, SymbolTable};
 use crate::time::DAY_MS;
 
 /// The prefix of a profile's internal id in the API (`prof_42`).
@@ -183,6 +183,10 @@ pub struct LiveState {
     scratch: Scratch,
     next_seq: u64,
     next_profile_id: ProfileId,
+    /// Model scores per canonical profile (churn risk, propensities...), set by the
+    /// predictive models and read by `score` segment conditions. Derived, never stored:
+    /// the server recomputes them at start-up.
+    scores: FxHashMap<ProfileId, Vec<(Symbol, f64)>>,
 }
 
 impl LiveState {
@@ -206,6 +210,7 @@ impl LiveState {
             scratch: Scratch::default(),
             next_seq: 1,
             next_profile_id: 1,
+            scores: FxHashMap::default(),
         }
     }
 
@@ -615,6 +620,12 @@ impl LiveState {
         if profile.consent.record(purpose, decision) {
             facts.consents.push(fact);
         }
+        // Predictions need `profiling`: revoking it withdraws them at once (the segments that
+        // test them are re-evaluated by the caller's refresh).
+        if purpose == ConsentPurpose::Profiling && !self.allows(&self.profiles[&profile_id], ConsentPurpose::Profiling)
+        {
+            self.scores.remove(&profile_id);
+        }
     }
 
     fn apply_traits(&mut self, profile_id: ProfileId, message: &Message, facts: &mut FactBatch) {
@@ -1020,6 +1031,7 @@ impl LiveState {
             Refresh::All => slots.extend(self.index.segments().map(|(slot, _)| slot)),
             Refresh::Slots(only) => slots.extend_from_slice(only),
             Refresh::Traits => slots.extend_from_slice(self.index.trait_segments()),
+            Refresh::Scores => slots.extend_from_slice(self.index.score_segments()),
             Refresh::Event { matched, new_visit, .. } => self.index.affected_by_event(matched, new_visit, &mut slots),
         }
         let new_event = match which {
@@ -1061,6 +1073,89 @@ impl LiveState {
         }
         self.scratch.slots = slots;
         self.scratch.outcomes = outcomes;
+    }
+
+    // ---- model scores -------------------------------------------------------------------
+
+    /// A profile's model scores, by name. Empty without `profiling` consent.
+    pub fn scores(&self, profile_id: ProfileId) -> impl Iterator<Item = (&str, f64)> + '_ {
+        let profile_id = self.canonical(profile_id);
+        let allowed = self.profile(profile_id).is_some_and(|p| self.allows(p, ConsentPurpose::Profiling));
+        self.scores
+            .get(&profile_id)
+            .filter(|_| allowed)
+            .into_iter()
+            .flatten()
+            .map(|(symbol, value)| (self.symbols.name(*symbol), *value))
+    }
+
+    /// One model score of a profile, if it has it and allows `profiling`.
+    pub fn score(&self, profile_id: ProfileId, name: &str) -> Option<f64> {
+        let symbol = self.symbols.get(name)?;
+        let profile_id = self.canonical(profile_id);
+        let profile = self.profile(profile_id)?;
+        if !self.allows(profile, ConsentPurpose::Profiling) {
+            return None;
+        }
+        self.scores.get(&profile_id)?.iter().find(|(s, _)| *s == symbol).map(|(_, v)| *v)
+    }
+
+    /// Replaces one profile's model scores (an empty list removes them) and re-evaluates the
+    /// segments that test scores for it. Ignored for unknown profiles and for profiles that do
+    /// not allow `profiling`.
+    pub fn set_scores(&mut self, profile_id: ProfileId, scores: &[(&str, f64)], now_ms: i64, facts: &mut FactBatch) {
+        let profile_id = self.canonical(profile_id);
+        let Some(profile) = self.profiles.get(&profile_id) else { return };
+        if scores.is_empty() || !self.allows(profile, ConsentPurpose::Profiling) {
+            if self.scores.remove(&profile_id).is_none() {
+                return;
+            }
+        } else {
+            let row = scores
+                .iter()
+                .filter(|(_, value)| value.is_finite())
+                .map(|(name, value)| (self.symbols.intern(name), *value))
+                .collect();
+            self.scores.insert(profile_id, row);
+        }
+        if !self.index.score_segments().is_empty() {
+            self.refresh_segments(profile_id, now_ms, Refresh::Scores, facts);
+        }
+    }
+
+    /// Replaces every profile's model scores at once (a refresh of all predictions): profiles
+    /// absent from `rows` lose theirs. Re-evaluates the segments that test scores for every
+    /// profile whose scores were or are set.
+    pub fn replace_scores(&mut self, rows: Vec<(ProfileId, Vec<(String, f64)>)>, now_ms: i64, facts: &mut FactBatch) {
+        let mut touched: Vec<ProfileId> = self.scores.keys().copied().collect();
+        self.scores.clear();
+        for (profile_id, scores) in rows {
+            let profile_id = self.canonical(profile_id);
+            let Some(profile) = self.profiles.get(&profile_id) else { continue };
+            if scores.is_empty() || !self.allows(profile, ConsentPurpose::Profiling) {
+                continue;
+            }
+            let row = scores
+                .iter()
+                .filter(|(_, value)| value.is_finite())
+                .map(|(name, value)| (self.symbols.intern(name), *value))
+                .collect();
+            self.scores.insert(profile_id, row);
+            touched.push(profile_id);
+        }
+        if self.index.score_segments().is_empty() {
+            return;
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for profile_id in touched {
+            self.refresh_segments(profile_id, now_ms, Refresh::Scores, facts);
+        }
+    }
+
+    /// How many profiles hold model scores.
+    pub fn scored_profiles(&self) -> usize {
+        self.scores.len()
     }
 
     /// Whether a profile is in a saved segment now (the decision path's lookup).
@@ -1220,6 +1315,8 @@ enum Refresh<'a> {
     Slots(&'a [SegmentSlot]),
     /// Segments testing traits (an identify changed one).
     Traits,
+    /// Segments testing model scores (predictions were refreshed).
+    Scores,
     /// Segments counting these matches, and those testing the visitor kind on a new visit.
     Event {
         /// Match numbers the event satisfied.
@@ -1316,9 +1413,8 @@ impl IndexFacts<'_> {
 }
 
 impl ScoreSource for IndexFacts<'_> {
-    fn score(&self, _name: &str) -> Option<f64> {
-        // No model serves scores yet; a score condition holds for nobody.
-        None
+    fn score(&self, name: &str) -> Option<f64> {
+        self.live.score(self.profile.id, name)
     }
 }
 

@@ -447,3 +447,56 @@ fn orders_keep_their_products_in_memory_and_through_a_rebuild() {
     assert!(profile.product_events.iter().any(|e| &*e.product == "late"));
     assert_eq!(profile.recently_viewed()[0], format!("p{}", PRODUCT_EVENTS_KEPT + 9));
 }
+
+#[test]
+fn score_segments_follow_the_scores_and_drop_them_when_profiling_is_revoked() {
+    let mut live = state(ConsentMode::OptIn);
+    let mut facts = FactBatch::default();
+    let json = r#"{"id": "at-risk", "name": "At risk", "purpose": "personalization",
+        "condition": {"score": {"name": "churn_risk", "op": "gt", "value": 0.7}}}"#;
+    live.save_segment(SegmentDefinition::parse_str(json).expect("valid"), json.to_owned(), 0, &mut facts);
+    let profiling = |mut m: Message| {
+        m = granting(m);
+        m.context.consent_categories.push(("Profiling".into(), true));
+        m
+    };
+    live.apply_message(profiling(message(MessageKind::Track, "t1", Some("a"), None, 1_000)), &mut facts);
+    live.apply_message(profiling(message(MessageKind::Track, "t2", Some("b"), None, 1_000)), &mut facts);
+    live.apply_message(granting(message(MessageKind::Track, "t3", Some("c"), None, 1_000)), &mut facts);
+    let a = live.find_profile("a").expect("a").id;
+    let b = live.find_profile("b").expect("b").id;
+    let c = live.find_profile("c").expect("c").id;
+    assert!(!live.is_member(a, "at-risk"), "no score, no membership");
+    live.set_scores(c, &[("churn_risk", 0.95)], 1_500, &mut facts);
+    assert!(!live.is_member(c, "at-risk"), "no profiling consent: no score is kept");
+    assert_eq!(live.score(c, "churn_risk"), None);
+    live.replace_scores(
+        vec![(a, vec![("churn_risk".into(), 0.9)]), (b, vec![("churn_risk".into(), 0.2)])],
+        2_000,
+        &mut facts,
+    );
+    assert!(live.is_member(a, "at-risk"));
+    assert!(!live.is_member(b, "at-risk"));
+    assert_eq!(live.score(a, "churn_risk"), Some(0.9));
+    // One profile's refresh (after a purchase) moves only that profile.
+    live.set_scores(b, &[("churn_risk", 0.8)], 3_000, &mut facts);
+    assert!(live.is_member(b, "at-risk"));
+    // A full refresh that no longer scores `a` withdraws its membership.
+    live.replace_scores(vec![(b, vec![("churn_risk".into(), 0.8)])], 4_000, &mut facts);
+    assert!(!live.is_member(a, "at-risk"));
+    assert!(facts.memberships.iter().any(|m| !m.entered && m.profile_id == a && m.segment_id == "at-risk"));
+    // Revoking profiling withdraws the score and the membership in the same request.
+    let update = ConsentUpdate {
+        user_id: Some("b".into()),
+        anonymous_id: None,
+        decisions: vec![(ConsentPurpose::Profiling, false)],
+        source: ConsentSource::Api,
+        policy_version: None,
+        at_ms: 5_000,
+    };
+    live.apply_consent(update, &mut facts);
+    assert_eq!(live.score(b, "churn_risk"), None);
+    assert_eq!(live.scores(b).count(), 0);
+    assert!(!live.is_member(b, "at-risk"));
+    assert_eq!(live.scored_profiles(), 0, "the revoked profile's scores are gone, not only hidden");
+}

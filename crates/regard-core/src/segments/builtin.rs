@@ -1,10 +1,12 @@
 //! The built-in segments from the personalization guide, ready on every store: new and
-//! returning visitors, product viewers, cart abandoners, purchasers, repeat purchasers and
-//! lapsed customers. Interest segments demand at least two signals on two days, never one
+//! returning visitors, product viewers, cart abandoners, purchasers, repeat purchasers, lapsed
+//! customers, and two fed by the predictive models (customers at risk of churning, and those
+//! whose predicted reorder is due); those two stay empty until the models are served and hold
+//! only people who gave `profiling` consent. Interest segments demand at least two signals on two days, never one
 //! glance.
 
 /// The built-in definitions as JSON, in the form an operator would save them.
-pub const BUILTIN_SEGMENTS: [&str; 7] = [
+pub const BUILTIN_SEGMENTS: [&str; 9] = [
     r#"{"id": "new-visitors", "name": "New visitors", "purpose": "personalization",
         "description": "People on their first visit.",
         "condition": {"visitor": "new"}}"#,
@@ -26,6 +28,13 @@ pub const BUILTIN_SEGMENTS: [&str; 7] = [
     r#"{"id": "lapsed-customers", "name": "Lapsed customers", "purpose": "email",
         "description": "Bought before, but not in the last 90 days.",
         "condition": {"purchases": {"count": {"gte": 1}, "last_before_days": 90}}}"#,
+    r#"{"id": "at-risk-customers", "name": "Customers at risk", "purpose": "personalization",
+        "description": "Repeat customers the BG/NBD model gives a churn risk above 70%.",
+        "condition": {"score": {"name": "churn_risk", "op": "gt", "value": 0.7}}}"#,
+    r#"{"id": "reorder-due", "name": "Reorder due", "purpose": "personalization",
+        "description": "Customers with a regular cadence whose reminder date has come, up to two weeks past their predicted order date.",
+        "condition": {"all": [{"score": {"name": "days_until_reorder_reminder", "op": "lte", "value": 0}},
+                              {"score": {"name": "days_until_next_order", "op": "gte", "value": -14}}]}}"#,
 ];
 
 #[cfg(test)]

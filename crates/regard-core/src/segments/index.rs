@@ -31,6 +31,8 @@ pub struct IndexedSegment {
     pub uses_traits: bool,
     /// Whether it tests the visitor kind (re-evaluated on every stored event).
     pub uses_visitor: bool,
+    /// Whether it tests a model score (re-evaluated when predictions are refreshed).
+    pub uses_scores: bool,
     /// The condition, kept here so that re-evaluating after an event needs no lookup by id.
     pub condition: Condition,
     /// The match number of each event-match leaf of the condition, in the evaluator's leaf
@@ -77,6 +79,7 @@ pub struct SegmentIndex {
     by_match: Vec<Vec<SegmentSlot>>,
     visitor_segments: Vec<SegmentSlot>,
     trait_segments: Vec<SegmentSlot>,
+    score_segments: Vec<SegmentSlot>,
 }
 
 /// One profile's signal lists packed in one allocation: a count of lists, a header entry per
@@ -230,12 +233,20 @@ impl ProfileEntries {
     }
 }
 
-fn walk(condition: &Condition, matches: &mut Vec<EventMatch>, traits: &mut bool, visitor: &mut bool) {
+/// What a condition reads besides event matches: traits, the visitor kind, model scores.
+#[derive(Default)]
+struct Reads {
+    traits: bool,
+    visitor: bool,
+    scores: bool,
+}
+
+fn walk(condition: &Condition, matches: &mut Vec<EventMatch>, reads: &mut Reads) {
     match condition {
         Condition::All(children) | Condition::Any(children) => {
-            children.iter().for_each(|c| walk(c, matches, traits, visitor));
+            children.iter().for_each(|c| walk(c, matches, reads));
         }
-        Condition::Not(child) => walk(child, matches, traits, visitor),
+        Condition::Not(child) => walk(child, matches, reads),
         Condition::Event(c) => matches.push(c.event.clone()),
         Condition::Catalog(c) => matches.push(c.event.clone()),
         Condition::Never(c) => matches.push(c.event.clone()),
@@ -245,9 +256,10 @@ fn walk(condition: &Condition, matches: &mut Vec<EventMatch>, traits: &mut bool,
             matches.push(c.then_never.clone());
         }
         Condition::Purchases(_) => matches.push(PurchasesCondition::event_match()),
-        Condition::Trait(_) => *traits = true,
-        Condition::Visitor(_) => *visitor = true,
-        Condition::Context(_) | Condition::Segment(_) | Condition::Score(_) => {}
+        Condition::Trait(_) => reads.traits = true,
+        Condition::Visitor(_) => reads.visitor = true,
+        Condition::Score(_) => reads.scores = true,
+        Condition::Context(_) | Condition::Segment(_) => {}
     }
 }
 
@@ -266,8 +278,8 @@ impl SegmentIndex {
                 (self.slots.len() - 1) as SegmentSlot
             }
         };
-        let (mut wanted, mut uses_traits, mut uses_visitor) = (Vec::new(), false, false);
-        walk(condition, &mut wanted, &mut uses_traits, &mut uses_visitor);
+        let (mut wanted, mut reads) = (Vec::new(), Reads::default());
+        walk(condition, &mut wanted, &mut reads);
         let mut numbers = Vec::new();
         let mut leaf_matches = Vec::with_capacity(wanted.len());
         let mut new = Vec::new();
@@ -293,8 +305,9 @@ impl SegmentIndex {
             id: id.to_owned(),
             purpose,
             matches: numbers,
-            uses_traits,
-            uses_visitor,
+            uses_traits: reads.traits,
+            uses_visitor: reads.visitor,
+            uses_scores: reads.scores,
             condition: condition.clone(),
             leaf_matches,
         });
@@ -345,6 +358,7 @@ impl SegmentIndex {
         self.by_match.iter_mut().for_each(Vec::clear);
         self.visitor_segments.clear();
         self.trait_segments.clear();
+        self.score_segments.clear();
         for (slot, segment) in self.segments.iter().enumerate() {
             let Some(segment) = segment else { continue };
             let slot = slot as SegmentSlot;
@@ -358,6 +372,9 @@ impl SegmentIndex {
             }
             if segment.uses_traits {
                 self.trait_segments.push(slot);
+            }
+            if segment.uses_scores {
+                self.score_segments.push(slot);
             }
         }
     }
@@ -384,6 +401,11 @@ impl SegmentIndex {
     /// The segments that test traits.
     pub fn trait_segments(&self) -> &[SegmentSlot] {
         &self.trait_segments
+    }
+
+    /// The segments that test model scores.
+    pub fn score_segments(&self) -> &[SegmentSlot] {
+        &self.score_segments
     }
 
     /// Forgets a deleted segment; returns the profiles that were in it.

@@ -601,6 +601,24 @@ pub fn sensitive_field(name: &str, config: &PolicyConfig) -> Option<(SensitiveCa
         .map(|(category, keyword)| (category, format!("contains {keyword:?}")))
 }
 
+/// The sensitive category a catalog category path (e.g. `["Health & Wellness", "Vitamins"]`)
+/// falls in: any level matching a built-in keyword or the operator's sensitive catalog
+/// categories. Models use it to leave such categories out entirely (no propensity to buy
+/// vitamins or baby care is ever computed), as segments may not infer them.
+pub fn sensitive_category_path(levels: &[String], config: &PolicyConfig) -> Option<(SensitiveCategory, String)> {
+    for level in levels {
+        if let Some((_, category)) =
+            config.sensitive_catalog_categories.iter().find(|(name, _)| level.eq_ignore_ascii_case(name.trim()))
+        {
+            return Some((*category, format!("{level:?} is marked sensitive by the operator")));
+        }
+        if let Some((category, keyword)) = sensitive_matches(level, &config.extra_keywords).into_iter().next() {
+            return Some((category, format!("{level:?} contains {keyword:?}")));
+        }
+    }
+    None
+}
+
 fn single_signal(count: CountBound, min_distinct_days: Option<u32>) -> bool {
     let count_demands_two = match count {
         CountBound::Gte(n) | CountBound::Eq(n) => n >= 2,
