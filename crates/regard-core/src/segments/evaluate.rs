@@ -734,10 +734,43 @@ pub fn explain(reason: &Reason) -> String {
         }
         ReasonDetail::Segment { id, member: true } => format!("You are in the segment \"{}\".", id.as_str()),
         ReasonDetail::Segment { id, member: false } => format!("You are not in the segment \"{}\".", id.as_str()),
-        ReasonDetail::Score { name, value: Some(value) } => {
-            format!("Your {} score is {value:.2}.", name.replace('_', " "))
-        }
+        ReasonDetail::Score { name, value: Some(value) } => score_sentence(name, *value),
         ReasonDetail::Score { name, value: None } => format!("No {} score is known for you.", name.replace('_', " ")),
+    }
+}
+
+/// A model score in words: the scores Regard's predictive models serve read as sentences, any
+/// other as "Your x score is 0.42".
+fn score_sentence(name: &str, value: f64) -> String {
+    let percent = |p: f64| format!("{:.0}%", (p * 100.0).clamp(0.0, 100.0));
+    let days = |d: f64| {
+        if d >= 0.5 {
+            format!("in {d:.0} days")
+        } else if d > -0.5 {
+            "about now".to_owned()
+        } else {
+            format!("{:.0} days ago", -d)
+        }
+    };
+    match name {
+        "churn_risk" => format!("Your predicted risk of having stopped buying is {}.", percent(value)),
+        "p_alive" => format!("You are predicted {} likely to still be a customer.", percent(value)),
+        "offer_sensitivity" => format!("About {} of your orders are predicted to use an offer.", percent(value)),
+        "expected_orders_30d" | "expected_orders_90d" => {
+            let window = name.trim_start_matches("expected_orders_");
+            format!("You are expected to order {value:.1} times in the next {}.", window.replace('d', " days"))
+        }
+        "days_until_next_order" => format!("Your next order is predicted {}.", days(value)),
+        "days_until_reorder_reminder" => format!("Your reorder reminder is due {}.", days(value)),
+        "clv_12m" => format!("Your predicted spend over the next 12 months is {value:.2}."),
+        _ => match name.strip_prefix("propensity.") {
+            Some(category) => format!(
+                "You are predicted {} likely to buy {} in the next 30 days.",
+                percent(value),
+                category.replace('_', " ")
+            ),
+            None => format!("Your {} score is {value:.2}.", name.replace('_', " ")),
+        },
     }
 }
 

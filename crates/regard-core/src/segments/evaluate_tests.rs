@@ -214,7 +214,7 @@ fn evaluation_explains_itself_and_knows_when_it_expires() {
         &scored,
         true,
         &[
-            "Your churn risk score is 0.82.",
+            "Your predicted risk of having stopped buying is 82%.",
             "You are in the segment \"vip\".",
             "You are visiting from DE.",
             "You have visited before.",
