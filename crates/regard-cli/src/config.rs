@@ -79,6 +79,11 @@ pub struct ServerArgs {
     /// `POST /v1/recommendations/train`).
     #[arg(long, default_value_t = 360, env = "REGARD_RECS_RETRAIN_MINUTES")]
     pub recs_retrain_minutes: u64,
+    /// Refit the predictive models and recompute everyone's predictions every this many
+    /// minutes (0: only at start-up and on `POST /v1/predictions/train`). A person's
+    /// predictions are also refreshed within a second of each of their purchases.
+    #[arg(long, default_value_t = 60, env = "REGARD_PREDICT_REFIT_MINUTES")]
+    pub predict_refit_minutes: u64,
 }
 
 impl ServerArgs {

@@ -132,6 +132,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  curl -u '{}:' 'http://{host}/v1/recommendations?user={showcase}&n=4'   (once the model is trained, a few seconds after start)",
         keys.write_key
     );
+    println!(
+        "  curl -H 'Authorization: Bearer {}' http://{host}/v1/profiles/{showcase}/predictions   (churn risk, CLV, next order...)",
+        keys.admin_key
+    );
+    println!("  curl -H 'Authorization: Bearer {}' http://{host}/v1/predictions/status", keys.admin_key);
     println!("  open http://{host}/shop   (the demo shop page, personalized by /regard.js)");
     println!("  curl http://{host}/metrics");
     if args.no_serve {

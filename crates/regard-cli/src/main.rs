@@ -217,6 +217,19 @@ enum TrainCommand {
         #[arg(long)]
         quiet: bool,
     },
+    /// The predictive models (BG/NBD, Gamma-Gamma, cadence, send time, offer sensitivity,
+    /// category propensity) with their data thresholds; prints each model's fit or the reason
+    /// it is not served (the server fits the same way at start-up and on a schedule).
+    Predict {
+        #[command(flatten)]
+        store: config::StoreArgs,
+        /// Also print the predictions of this person (userId, anonymousId or internal id).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,6 +276,9 @@ fn main() -> std::process::ExitCode {
         Command::Eval { what: EvalCommand::Clv(args) } => eval::clv(&args),
         Command::Eval { what: EvalCommand::Recs(args) } => eval::recs(&args),
         Command::Train { what: TrainCommand::Recs { store, quiet } } => train::recs(&store, quiet),
+        Command::Train { what: TrainCommand::Predict { store, profile, quiet } } => {
+            train::predict(&store, profile.as_deref(), quiet)
+        }
         Command::Segments { what: SegmentsCommand::Preview { file, store, sample } } => {
             segments::preview(&file, &store, sample)
         }

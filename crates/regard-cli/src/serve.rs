@@ -59,6 +59,7 @@ pub fn serve_engine(engine: Arc<Engine>, keys: Keys, server: &ServerArgs) -> any
     state.geo = Arc::new(server.geo_resolver()?);
     state.demo_shop = server.demo_shop;
     start_recs_training(&state, server.recs_retrain_minutes);
+    regard_server::predict::start_worker(&state, server.predict_refit_minutes);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("regard-http").build()?;
     let result: anyhow::Result<()> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;

@@ -293,9 +293,9 @@ impl<'a> Person<'a> {
 }
 
 impl ScoreSource for Person<'_> {
-    fn score(&self, _name: &str) -> Option<f64> {
-        // Scores reach decisions through segments built on them; no model serves raw scores yet.
-        None
+    fn score(&self, name: &str) -> Option<f64> {
+        // The live state answers only while the person allows `profiling`.
+        self.live.score(self.profile?.id, name)
     }
 }
 

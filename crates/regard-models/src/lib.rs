@@ -11,13 +11,22 @@
 //! * [`bgnbd`] fits BG/NBD by maximum likelihood and predicts purchases and P(alive).
 //! * [`gamma_gamma`] fits the spend model and computes CLV.
 //! * [`evaluate`] runs the calibration/holdout evaluation and shapes its JSON report.
+//! * [`next_order`] predicts a repeat customer's next order day, with an interval and a reminder day.
+//! * [`send_time`] picks each person's best local hour of the week to receive a message.
+//! * [`offer`] estimates each customer's share of purchases made with a discount.
+//! * [`propensity`] predicts which categories a person will buy from next, and measures how well.
 
 pub mod bgnbd;
 mod error;
 pub mod evaluate;
 pub mod gamma_gamma;
+mod logistic;
+pub mod next_order;
+pub mod offer;
 mod optimize;
+pub mod propensity;
 pub mod rfm;
+pub mod send_time;
 mod special;
 
 pub use error::ModelError;

@@ -260,6 +260,10 @@ fn project_gradient<const N: usize>(
 /// a wild quasi-Newton step on a flat likelihood.
 const MAX_STEP: f64 = 2.0;
 
+/// Values closer than this, relative, are indistinguishable: a few units in the last place of a
+/// sum over thousands of terms.
+const ROUNDING_FLOOR: f64 = 16.0 * f64::EPSILON;
+
 /// Projected BFGS with an Armijo backtracking line search.
 fn bfgs<const N: usize>(
     objective: &impl Objective<N>,
@@ -322,6 +326,12 @@ fn bfgs<const N: usize>(
             let decrease: f64 = (0..N).map(|i| gradient[i] * (trial[i] - theta[i])).sum();
             if trial_value.is_finite() && trial_value <= value + 1e-4 * decrease {
                 accepted = Some((trial, trial_value, trial_gradient));
+                break;
+            }
+            // A rejected trial whose value the objective cannot tell from the current one means
+            // the search has reached the objective's rounding floor: shorter steps only repeat
+            // that verdict (on the CDNOW master file they cost two thirds of the gradients).
+            if (trial_value - value).abs() <= ROUNDING_FLOOR * value.abs() {
                 break;
             }
             step *= 0.5;

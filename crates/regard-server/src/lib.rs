@@ -11,6 +11,7 @@ pub mod body;
 pub mod content;
 pub mod error;
 pub mod metrics;
+pub mod predict;
 pub mod recs;
 pub mod routes;
 pub mod views;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub demo_shop: bool,
     /// The recommendation model serving now, and its training.
     pub recs: Arc<recs::RecsService>,
+    /// The predictive models serving now, everyone's predictions, and their refits.
+    pub predict: Arc<predict::PredictService>,
 }
 
 impl AppState {
@@ -83,6 +86,7 @@ impl AppState {
             geo: Arc::new(geo),
             demo_shop: false,
             recs: Arc::default(),
+            predict: Arc::default(),
         }
     }
 }
@@ -118,6 +122,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/recommendations/train", post(recs_routes::train))
         .route("/v1/recommendations/status", get(recs_routes::status))
         .route("/v1/items/{id}/similar", get(recs_routes::similar))
+        .route("/v1/profiles/{id}/predictions", get(routes::predict::of_profile))
+        .route("/v1/predictions/train", post(routes::predict::train))
+        .route("/v1/predictions/status", get(routes::predict::status))
         .route("/v1/decisions/{id}/why", get(decide::why))
         .route("/v1/profiles/{id}/decisions", get(decide::of_profile))
         .route("/v1/stats/reduced", get(ops::reduced_counts))

@@ -29,7 +29,25 @@ pub struct IngestResponse {
 }
 
 async fn ingest(state: &AppState, messages: Vec<Message>) -> Result<Json<IngestResponse>, ApiError> {
+    // Buyers' predictions are refreshed after their purchase (by the prediction worker).
+    let buyers: Vec<(Option<String>, Option<String>)> = messages
+        .iter()
+        .filter(|m| m.kind == MessageKind::Track && m.name.as_deref() == Some("Order Completed"))
+        .map(|m| (m.user_id.clone(), m.anonymous_id.clone()))
+        .collect();
     let receipt = state.engine.ingest(messages).await?;
+    if !buyers.is_empty() && state.predict.models().is_some() {
+        let live = state.engine.state();
+        for (user_id, anonymous_id) in &buyers {
+            let profile = user_id
+                .as_deref()
+                .and_then(|id| live.find_by_user_id(id))
+                .or_else(|| anonymous_id.as_deref().and_then(|id| live.find_by_anonymous_id(id)));
+            if let Some(profile) = profile {
+                state.predict.mark_dirty(profile.id);
+            }
+        }
+    }
     Ok(Json(IngestResponse {
         success: true,
         stored: receipt.stored,

@@ -6,6 +6,7 @@ pub mod consent;
 pub mod decide;
 pub mod ingest;
 pub mod ops;
+pub mod predict;
 pub mod profiles;
 pub mod recs;
 pub mod segments;

@@ -17,6 +17,8 @@ pub const ADMIN_KEY: &str = "test-admin-key";
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    /// The state the router serves, for tests that start background work themselves.
+    pub state: AppState,
     pub _dir: tempfile::TempDir,
 }
 
@@ -74,7 +76,7 @@ pub async fn spawn(options: Options<'_>) -> TestApp {
     state.demo_shop = options.demo_shop;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = router(state);
+    let app = router(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    TestApp { base, client: reqwest::Client::new(), _dir: dir }
+    TestApp { base, client: reqwest::Client::new(), state, _dir: dir }
 }
