@@ -5,8 +5,9 @@
 //   REGARD_URL        the server's base URL, e.g. http://127.0.0.1:8080
 //   REGARD_WRITE_KEY  the instance's write key
 //   REGARD_ADMIN_KEY  the instance's admin key
+//   REGARD_DEMO_USER  the userId the server signs the demo page's user token for (--demo-user)
 //   CHROMIUM          optional; default /usr/bin/chromium
-// Three visitors must see the right home_hero variant, and no request may leave for another host.
+// Four visitors must see the right home_hero variant, and no request may leave for another host.
 
 import { chromium } from 'playwright-core';
 
@@ -24,6 +25,9 @@ function fail(message) {
 const base = env('REGARD_URL').replace(/\/+$/, '');
 const writeKey = env('REGARD_WRITE_KEY');
 const adminKey = env('REGARD_ADMIN_KEY');
+const demoUser = env('REGARD_DEMO_USER');
+// A customer with the same history as the demo user, whom the page has no token for.
+const CLAIMED_USER = 'e2e-claimed';
 const serverHost = new URL(base).host;
 const DAY_MS = 24 * 60 * 60 * 1000;
 const ALL_YES = { analytics: true, personalization: true, email: true, advertising: true, profiling: true };
@@ -61,8 +65,43 @@ async function seedReturningVisitor() {
   check(answer && answer.stored + answer.duplicates === 2, `seeding stored ${JSON.stringify(answer)}`);
 }
 
+// Seeds two signed-in customers who visited two days ago: the demo user and one the page has no
+// token for. Whoever proves to be either of them is a returning visitor.
+async function seedSignedInCustomers() {
+  const at = Date.now() - 2 * DAY_MS;
+  const batch = [];
+  for (const userId of [demoUser, CLAIMED_USER]) {
+    for (const n of [1, 2]) {
+      batch.push({
+        type: 'page',
+        messageId: `e2e-${userId}-${n}`,
+        userId,
+        name: 'Regard Demo Shop',
+        timestamp: new Date(at + n * 60_000).toISOString(),
+        properties: { path: '/shop' },
+        context: { page: { path: '/shop', url: `${base}/shop` }, consent: { categoryPreferences: ALL_YES } },
+      });
+    }
+  }
+  const answer = await api('POST', '/v1/batch', { key: writeKey, body: { batch } });
+  check(answer && answer.stored + answer.duplicates === batch.length, `seeding stored ${JSON.stringify(answer)}`);
+}
+
 const foreignRequests = [];
 const results = [];
+
+// The hero after a new decision replaced the one with id `previous`.
+async function nextHero(page, previous) {
+  await page.waitForSelector(`${HERO}[data-regard-decision]:not([data-regard-decision="${previous}"])`, {
+    timeout: TIMEOUT_MS,
+  });
+  return hero(page);
+}
+
+async function signIn(page, userId) {
+  await page.fill('#user-id', userId);
+  await page.click('#signin button[type="submit"]');
+}
 
 async function hero(page) {
   const element = await page.waitForSelector(`${HERO}[data-regard-variant]`, { timeout: TIMEOUT_MS });
@@ -85,6 +124,9 @@ async function visitor(browser, name, init, steps) {
     }
     if (url.pathname.startsWith('/v1/')) log.push(`${request.method()} ${url.pathname}`);
   });
+  context.on('request', (request) => {
+    if (request.headers()['x-regard-user-token']) log.push(`${request.method()} ${new URL(request.url()).pathname} +token`);
+  });
   if (init) await context.addInitScript(...init);
   const page = await context.newPage();
   page.on('console', (message) => log.push(`console.${message.type()}: ${message.text()}`));
@@ -103,6 +145,7 @@ async function main() {
   const slot = await api('GET', '/v1/slots/home_hero', { key: adminKey });
   check(slot, 'the home_hero slot is missing');
   await seedReturningVisitor();
+  await seedSignedInCustomers();
 
   const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
   let browser;
@@ -165,6 +208,42 @@ async function main() {
       await why.filter({ hasText: 'turned off personalization' }).waitFor({ timeout: TIMEOUT_MS });
       return `${decided.variant} (${decided.level}); why: ${(await why.textContent()).trim()}`;
     });
+
+    // (d) A visitor who has said yes signs in: as someone the page has no token for (a mere
+    // claim: generic content, and "why?" says a signed token is needed), then as the demo user,
+    // whose token the page carries: welcome back, also after a reload.
+    await visitor(
+      browser,
+      'signed-in visitor',
+      [(answer) => localStorage.setItem('regard_consent', answer), JSON.stringify(ALL_YES)],
+      async (page, log) => {
+        await page.goto(`${base}/shop`);
+        const first = await hero(page);
+        check(first.variant === 'default', `a first visit: ${JSON.stringify(first)}`);
+        check((await page.textContent('#demo-user')) === demoUser, 'the demo hint does not name the demo user');
+
+        await signIn(page, CLAIMED_USER);
+        const claimed = await nextHero(page, first.decision);
+        check(claimed.variant === 'default', `a claimed userId was personalized for: ${JSON.stringify(claimed)}`);
+        await page.click(`${HERO} .regard-why`);
+        const why = page.locator(`${HERO} .regard-why-text`);
+        await why.filter({ hasText: 'signed user token' }).waitFor({ timeout: TIMEOUT_MS });
+
+        await page.click('#signout');
+        const signedOut = await nextHero(page, claimed.decision);
+        await signIn(page, demoUser);
+        const signed = await nextHero(page, signedOut.decision);
+        check(signed.variant === 'welcome_back', `the demo user with a token: ${JSON.stringify(signed)}`);
+        check(log.includes('POST /v1/decide +token'), `the decision went without the token: ${log.join(', ')}`);
+
+        await page.reload();
+        const again = await hero(page);
+        check(again.variant === 'welcome_back', `after a reload: ${JSON.stringify(again)}`);
+        await page.click(`${HERO} .regard-why`);
+        await why.filter({ hasText: 'visited before' }).waitFor({ timeout: TIMEOUT_MS });
+        return `${CLAIMED_USER}: ${claimed.variant}; ${demoUser}: ${signed.variant} (${signed.level})`;
+      },
+    );
   } finally {
     await browser.close();
   }

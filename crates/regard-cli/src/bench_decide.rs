@@ -56,7 +56,7 @@ impl Drop for Server {
     }
 }
 
-fn start_server(args: &DecideBenchArgs) -> anyhow::Result<(Server, String, String)> {
+fn start_server(args: &DecideBenchArgs) -> anyhow::Result<(Server, String, String, String)> {
     let exe = std::env::current_exe()?;
     if !args.data.join(crate::config::KEYS_FILE).exists() {
         eprintln!("building the demo store in {} ...", args.data.display());
@@ -89,17 +89,29 @@ fn start_server(args: &DecideBenchArgs) -> anyhow::Result<(Server, String, Strin
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok((server, format!("http://127.0.0.1:{port}"), keys.write_key))
+    Ok((server, format!("http://127.0.0.1:{port}"), keys.write_key, keys.user_token_secret))
 }
 
 /// The i-th request body: demo customers (some returning, some arriving from a campaign, some on
-/// phones), and a share of visitors the store has never seen.
-fn request_body(i: u64, slots: &[String]) -> String {
+/// phones), each with the signed user token their shop's backend would hand the browser (so the
+/// server verifies it, as in production), and a share of visitors the store has never seen.
+fn request_body(i: u64, slots: &[String], token_secret: Option<&str>) -> String {
     let user = (i.wrapping_mul(2_654_435_761) % 5_000) + 1;
     let who = if i % 10 == 9 {
         format!(r#""anonymousId":"bench-visitor-{i}""#)
     } else {
-        format!(r#""userId":"user-{user:05}""#)
+        let user_id = format!("user-{user:05}");
+        match token_secret {
+            Some(secret) => {
+                let expires = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() + 86_400)
+                    .unwrap_or(u64::MAX / 2);
+                let token = regard_server::user_token::sign(secret, &user_id, expires);
+                format!(r#""userId":"{user_id}","userToken":"{token}""#)
+            }
+            None => format!(r#""userId":"{user_id}""#),
+        }
     };
     let url = match i % 4 {
         0 => "https://demo.regard.shop/?utm_source=google&utm_medium=cpc&utm_campaign=running-shoes",
@@ -164,6 +176,7 @@ async fn run_phase(
     client: &reqwest::Client,
     url: &str,
     write_key: &str,
+    token_secret: &str,
     args: &DecideBenchArgs,
     rate: Option<u64>,
 ) -> anyhow::Result<Phase> {
@@ -177,6 +190,7 @@ async fn run_phase(
         let (client, endpoint, key) = (client.clone(), format!("{url}/v1/decide"), write_key.to_owned());
         let (measuring, stop, requests, errors) = (measuring.clone(), stop.clone(), requests.clone(), errors.clone());
         let slots = args.slots.clone();
+        let token_secret = token_secret.to_owned();
         // Each connection sends every `interval`, offset so the connections interleave.
         let interval = rate.map(|r| Duration::from_secs_f64(connections as f64 / r.max(1) as f64));
         tasks.push(tokio::spawn(async move {
@@ -198,7 +212,7 @@ async fn run_phase(
                     }
                     None => Instant::now(),
                 };
-                let body = request_body(i, &slots);
+                let body = request_body(i, &slots, Some(&token_secret));
                 i += connections as u64;
                 let result = client
                     .post(&endpoint)
@@ -242,7 +256,7 @@ async fn run_phase(
 
 /// `regard bench decide`.
 pub fn decide(args: DecideBenchArgs) -> anyhow::Result<()> {
-    let (_server, url, write_key) = start_server(&args)?;
+    let (_server, url, write_key, token_secret) = start_server(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(async {
         let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
@@ -250,16 +264,16 @@ pub fn decide(args: DecideBenchArgs) -> anyhow::Result<()> {
         let probe = client
             .post(format!("{url}/v1/decide"))
             .basic_auth(&write_key, Some(""))
-            .body(request_body(0, &args.slots))
+            .body(request_body(0, &args.slots, Some(&token_secret)))
             .send()
             .await?;
         if !probe.status().is_success() {
             bail!("decide failed: {} {}", probe.status(), probe.text().await.unwrap_or_default());
         }
         let before = server_histogram(&client, &url).await?;
-        let fixed = run_phase(&client, &url, &write_key, &args, Some(args.rate)).await?;
+        let fixed = run_phase(&client, &url, &write_key, &token_secret, &args, Some(args.rate)).await?;
         let after = server_histogram(&client, &url).await?;
-        let saturated = run_phase(&client, &url, &write_key, &args, None).await?;
+        let saturated = run_phase(&client, &url, &write_key, &token_secret, &args, None).await?;
         let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         let server = server_quantile(&before, &after, 0.99);
         let slots = args.slots.len() as f64;
@@ -326,7 +340,9 @@ mod tests {
     #[test]
     fn request_bodies_are_valid_json_with_the_slots() {
         for i in 0..20 {
-            let body: serde_json::Value = serde_json::from_str(&request_body(i, &["a".into(), "b".into()])).unwrap();
+            let body: serde_json::Value =
+                serde_json::from_str(&request_body(i, &["a".into(), "b".into()], Some("a-secret-of-16+chars")))
+                    .unwrap();
             assert_eq!(body["slots"], serde_json::json!(["a", "b"]));
             assert!(body.get("userId").is_some() || body.get("anonymousId").is_some());
         }

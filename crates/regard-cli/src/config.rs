@@ -75,6 +75,11 @@ pub struct ServerArgs {
     /// Serve the demo shop page at `/shop` (on by default under `regard demo`).
     #[arg(long, env = "REGARD_DEMO_SHOP")]
     pub demo_shop: bool,
+    /// With `--demo-shop`: the `/shop` page carries a signed user token for this one userId, so
+    /// signing in as them shows identified personalization. Demo only: anyone who can load the
+    /// page may act as this user (`regard demo` picks one of its busiest customers).
+    #[arg(long, env = "REGARD_DEMO_USER")]
+    pub demo_user: Option<String>,
     /// Retrain the recommendation model every this many minutes (0: only at start-up and on
     /// `POST /v1/recommendations/train`).
     #[arg(long, default_value_t = 360, env = "REGARD_RECS_RETRAIN_MINUTES")]
@@ -173,46 +178,142 @@ fn random_key(prefix: &str) -> String {
     format!("{prefix}_{hex}")
 }
 
-/// The instance's keys: from `REGARD_WRITE_KEY` / `REGARD_ADMIN_KEY` when set, else from the
-/// data dir; generated, saved (mode 0600) and printed once on first start.
+/// The keys as `keys.json` holds them. Files written before user tokens have no secret; one is
+/// generated and saved the first time such a file is read.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct KeysFile {
+    write_key: String,
+    admin_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_token_secret: Option<String>,
+}
+
+fn read_keys_file(path: &Path) -> anyhow::Result<Option<KeysFile>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let file: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+            for required in ["write_key", "admin_key"] {
+                if !file.get(required).is_some_and(serde_json::Value::is_string) {
+                    bail!("{}: {required} missing", path.display());
+                }
+            }
+            Ok(Some(serde_json::from_value(file).with_context(|| format!("reading {}", path.display()))?))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes `keys` to `path` (mode 0600). A new file is created only if none exists, so two first
+/// starts cannot both create keys; an existing one is replaced through a temporary file and a
+/// rename, so a crash leaves the old keys or the new ones.
+fn write_keys_file(path: &Path, keys: &KeysFile, create_new: bool) -> anyhow::Result<()> {
+    let text = serde_json::to_string(keys)?;
+    let temporary = path.with_extension("json.tmp");
+    let target = if create_new { path.to_path_buf() } else { temporary.clone() };
+    let mut options = std::fs::OpenOptions::new();
+    if create_new {
+        options.write(true).create_new(true);
+    } else {
+        options.write(true).create(true).truncate(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&target).with_context(|| format!("creating {}", target.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    if !create_new {
+        std::fs::rename(&temporary, path).with_context(|| format!("replacing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Shortest user-token secret accepted from the environment (generated ones have 48 hex digits).
+const MIN_USER_TOKEN_SECRET_LEN: usize = 16;
+
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|k| !k.is_empty())
+}
+
+/// `REGARD_USER_TOKEN_SECRET` when set, refused when too short to resist guessing.
+fn env_user_token_secret() -> anyhow::Result<Option<String>> {
+    let secret = env_value("REGARD_USER_TOKEN_SECRET");
+    if secret.as_ref().is_some_and(|secret| secret.len() < MIN_USER_TOKEN_SECRET_LEN) {
+        bail!("REGARD_USER_TOKEN_SECRET must be at least {MIN_USER_TOKEN_SECRET_LEN} characters: it signs every user token");
+    }
+    Ok(secret)
+}
+
+/// The instance's keys and user-token secret: each from `REGARD_WRITE_KEY`,
+/// `REGARD_ADMIN_KEY` and `REGARD_USER_TOKEN_SECRET` when set, else from `keys.json` in the data
+/// dir; generated, saved (mode 0600) and printed once on first start. A `keys.json` from before
+/// user tokens gets a secret added.
 pub fn load_or_create_keys(data_dir: &Path) -> anyhow::Result<Keys> {
-    let env_write = std::env::var("REGARD_WRITE_KEY").ok().filter(|k| !k.is_empty());
-    let env_admin = std::env::var("REGARD_ADMIN_KEY").ok().filter(|k| !k.is_empty());
-    if let (Some(write_key), Some(admin_key)) = (&env_write, &env_admin) {
-        return Ok(Keys { write_key: write_key.clone(), admin_key: admin_key.clone() });
+    let env_write = env_value("REGARD_WRITE_KEY");
+    let env_admin = env_value("REGARD_ADMIN_KEY");
+    let env_secret = env_user_token_secret()?;
+    if let (Some(write_key), Some(admin_key), Some(user_token_secret)) = (&env_write, &env_admin, &env_secret) {
+        return Ok(Keys {
+            write_key: write_key.clone(),
+            admin_key: admin_key.clone(),
+            user_token_secret: user_token_secret.clone(),
+        });
     }
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let path = data_dir.join(KEYS_FILE);
-    let stored: Option<(String, String)> = match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let v: serde_json::Value =
-                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-            let get = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-            Some((
-                get("write_key").with_context(|| format!("{}: write_key missing", path.display()))?,
-                get("admin_key").with_context(|| format!("{}: admin_key missing", path.display()))?,
-            ))
+    let file = match read_keys_file(&path)? {
+        Some(mut file) => {
+            if file.user_token_secret.is_none() && env_secret.is_none() {
+                file.user_token_secret = Some(random_key("uts"));
+                write_keys_file(&path, &file, false)?;
+                // Standard error: `regard token` prints only the token on standard output.
+                eprintln!("Generated a user-token secret (saved in {}).", path.display());
+            }
+            file
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let (write_key, admin_key) = match stored {
-        Some(keys) => keys,
         None => {
-            let keys = (random_key("wk"), random_key("ak"));
-            let text = serde_json::json!({"write_key": keys.0, "admin_key": keys.1}).to_string();
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&path).with_context(|| format!("creating {}", path.display()))?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
+            let file = KeysFile {
+                write_key: random_key("wk"),
+                admin_key: random_key("ak"),
+                user_token_secret: Some(random_key("uts")),
+            };
+            write_keys_file(&path, &file, true)?;
             println!("Generated keys (saved in {}; shown only this once):", path.display());
-            println!("  write key (public, ingest only): {}", keys.0);
-            println!("  admin key (secret):              {}", keys.1);
-            keys
+            if env_write.is_none() {
+                println!("  write key (public, ingest only): {}", file.write_key);
+            }
+            if env_admin.is_none() {
+                println!("  admin key (secret):              {}", file.admin_key);
+            }
+            if env_secret.is_none() {
+                println!("  user-token secret (secret, for your backend to sign user tokens; see the README)");
+            }
+            file
         }
     };
-    Ok(Keys { write_key: env_write.unwrap_or(write_key), admin_key: env_admin.unwrap_or(admin_key) })
+    Ok(Keys {
+        write_key: env_write.unwrap_or(file.write_key),
+        admin_key: env_admin.unwrap_or(file.admin_key),
+        user_token_secret: env_secret.or(file.user_token_secret).context("no user-token secret")?,
+    })
+}
+
+/// The user-token secret for `regard token`: `REGARD_USER_TOKEN_SECRET`, else the one in the
+/// data dir's `keys.json` (added to an older file, as the server would). Unlike the server it
+/// never creates keys: a token signed with a secret no server uses would be useless.
+pub fn user_token_secret(data_dir: &Path) -> anyhow::Result<String> {
+    if let Some(secret) = env_user_token_secret()? {
+        return Ok(secret);
+    }
+    let path = data_dir.join(KEYS_FILE);
+    if read_keys_file(&path)?.is_none() {
+        bail!(
+            "no {} in {}: start `regard serve --data {}` once to create the keys, or set REGARD_USER_TOKEN_SECRET",
+            KEYS_FILE,
+            data_dir.display(),
+            data_dir.display()
+        );
+    }
+    Ok(load_or_create_keys(data_dir)?.user_token_secret)
 }

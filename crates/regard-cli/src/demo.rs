@@ -115,6 +115,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             .map(|(_, std::cmp::Reverse(user))| user)
             .unwrap_or_else(|| "user-00001".to_owned())
     };
+    // With the write key, identified personalization needs a user token; the demo signs one
+    // for its showcase customer (`regard token --user ID` signs others).
+    let showcase_token = {
+        let now_secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        regard_server::user_token::sign(&keys.user_token_secret, &showcase, now_secs + 86_400)
+    };
     println!();
     println!("Try it (admin key in {}/keys.json):", data.display());
     println!("  curl -H 'Authorization: Bearer {}' http://{host}/v1/profiles/{showcase}", keys.admin_key);
@@ -125,11 +131,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         keys.write_key
     );
     println!(
-        "  curl -u '{}:' http://{host}/v1/decide -d '{{\"userId\":\"{showcase}\",\"slots\":[\"home_hero\",\"home_banner\",\"product_row\"]}}'",
+        "  curl -u '{}:' -H 'X-Regard-User-Token: {showcase_token}' http://{host}/v1/decide -d '{{\"userId\":\"{showcase}\",\"slots\":[\"home_hero\",\"home_banner\",\"product_row\"]}}'",
         keys.write_key
     );
     println!(
-        "  curl -u '{}:' 'http://{host}/v1/recommendations?user={showcase}&n=4'   (once the model is trained, a few seconds after start)",
+        "  curl -u '{}:' -H 'X-Regard-User-Token: {showcase_token}' 'http://{host}/v1/recommendations?user={showcase}&n=4'   (once the model is trained, a few seconds after start)",
         keys.write_key
     );
     println!(
@@ -137,7 +143,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         keys.admin_key
     );
     println!("  curl -H 'Authorization: Bearer {}' http://{host}/v1/predictions/status", keys.admin_key);
-    println!("  open http://{host}/shop   (the demo shop page, personalized by /regard.js)");
+    println!("  open http://{host}/shop   (the demo shop page, personalized by /regard.js; sign in as {showcase})");
     println!("  curl http://{host}/metrics");
     if args.no_serve {
         engine.shutdown();
@@ -145,5 +151,6 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let mut server = args.server.clone();
     server.demo_shop = true;
+    server.demo_user = server.demo_user.or(Some(showcase));
     serve_engine(engine, keys, &server)
 }

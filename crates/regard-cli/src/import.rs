@@ -39,6 +39,8 @@ pub struct ImportSummary {
     pub reduced: u64,
     /// Lines refused.
     pub rejected: u64,
+    /// Messages about erased people, from before their erasure: dropped.
+    pub erased: u64,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -56,6 +58,9 @@ impl ImportSummary {
             self.reduced,
             self.rejected
         );
+        if self.erased > 0 {
+            println!("{} messages were about people erased since, and were dropped", self.erased);
+        }
     }
 }
 
@@ -209,6 +214,7 @@ pub fn ingest_lines(engine: &Engine, input: Box<dyn Read + Send>, bar: &Progress
             summary.stored += u64::from(receipt.stored);
             summary.duplicates += u64::from(receipt.duplicates);
             summary.reduced += u64::from(receipt.reduced);
+            summary.erased += u64::from(receipt.erased);
             Ok(())
         };
         for (index, messages, errors) in parsed_rx {

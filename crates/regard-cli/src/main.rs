@@ -14,9 +14,12 @@ mod config;
 mod demo;
 mod eval;
 mod import;
+mod privacy;
+mod privacy_register;
 mod segments;
 mod serve;
 mod slots;
+mod token;
 mod train;
 
 use std::path::PathBuf;
@@ -95,6 +98,13 @@ enum Command {
         #[command(subcommand)]
         what: TrainCommand,
     },
+    /// Privacy: the record of processing, and data subject rights on the store (export
+    /// everything held on a person, erase or anonymize them; the server must not be running
+    /// on the same data directory).
+    Privacy {
+        #[command(subcommand)]
+        what: PrivacyCommand,
+    },
     /// Offline evaluation of models on your own data.
     Eval {
         #[command(subcommand)]
@@ -105,6 +115,9 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// Print a signed user token for a userId (for trying identified personalization with the
+    /// write key; a real site's backend signs its own).
+    Token(token::TokenArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +246,20 @@ enum TrainCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum PrivacyCommand {
+    /// Print (or write) the access export of a person: identities, traits with their history,
+    /// consents, events, segments with reasons, the decision log.
+    Export(privacy::ExportArgs),
+    /// Erase a person from every table and the in-memory state, with tombstones against
+    /// replayed old events; `--anonymize` keeps their events as anonymous daily counts.
+    Erase(privacy::EraseArgs),
+    /// The record of processing (GDPR Art. 30) generated from the configuration: each purpose
+    /// with its legal basis, data categories, retention and the segments, slots and models that
+    /// use them, and a plain-language summary for a privacy policy.
+    Register(privacy_register::RegisterArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum EvalCommand {
     /// Fit BG/NBD and Gamma-Gamma on a transaction log and compare predictions with a holdout.
     Clv(eval::ClvArgs),
@@ -276,6 +303,9 @@ fn main() -> std::process::ExitCode {
         Command::Eval { what: EvalCommand::Clv(args) } => eval::clv(&args),
         Command::Eval { what: EvalCommand::Recs(args) } => eval::recs(&args),
         Command::Train { what: TrainCommand::Recs { store, quiet } } => train::recs(&store, quiet),
+        Command::Privacy { what: PrivacyCommand::Export(args) } => privacy::export(&args),
+        Command::Privacy { what: PrivacyCommand::Erase(args) } => privacy::erase(&args),
+        Command::Privacy { what: PrivacyCommand::Register(args) } => privacy_register::run(&args),
         Command::Train { what: TrainCommand::Predict { store, profile, quiet } } => {
             train::predict(&store, profile.as_deref(), quiet)
         }
@@ -297,6 +327,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench { what: BenchCommand::Profiles(args) } => bench::profiles(args),
         Command::Bench { what: BenchCommand::Backfill(args) } => bench::backfill(args),
         Command::Bench { what: BenchCommand::Decide(args) } => bench_decide::decide(args),
+        Command::Token(args) => token::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

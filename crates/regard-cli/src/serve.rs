@@ -58,6 +58,7 @@ pub fn serve_engine(engine: Arc<Engine>, keys: Keys, server: &ServerArgs) -> any
     let mut state = AppState::new(Arc::clone(&engine), keys, content.clone());
     state.geo = Arc::new(server.geo_resolver()?);
     state.demo_shop = server.demo_shop;
+    state.demo_user = server.demo_user.clone().filter(|_| server.demo_shop);
     start_recs_training(&state, server.recs_retrain_minutes);
     regard_server::predict::start_worker(&state, server.predict_refit_minutes);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("regard-http").build()?;

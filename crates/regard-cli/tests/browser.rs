@@ -1,7 +1,8 @@
 //! The demo shop in a real browser: `regard serve --demo-shop` (the real binary, with the keys it
 //! creates itself), three slots made through the admin API, and `e2e/shop.test.mjs` driving
 //! headless Chromium through regard.js: a returning visitor, a campaign visitor who accepts the
-//! consent banner, and one who declines.
+//! consent banner, one who declines, and one who signs in, first as a user the page has no token
+//! for, then as the demo user it carries a signed token for.
 //!
 //! Needs Node.js 20+ and Chromium; it fails (never skips) without them, saying how to install
 //! them. `.ci/run` installs both.
@@ -20,14 +21,19 @@ use common::Server;
 /// How long the browser run may take before it counts as hung.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// The userId the demo page carries a user token for.
+const DEMO_USER: &str = "e2e-shopper";
+
 /// Starts the real binary over `data` with keys of its own making (none from the environment).
 fn start_server(data: &Path) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_regard"));
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--demo-shop", "--consent-mode", "opt-in", "--data"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--demo-shop", "--demo-user", DEMO_USER, "--consent-mode", "opt-in"])
+        .arg("--data")
         .arg(data)
         .env_remove("REGARD_WRITE_KEY")
         .env_remove("REGARD_ADMIN_KEY")
+        .env_remove("REGARD_USER_TOKEN_SECRET")
         .env("REGARD_LOG", "warn");
     common::spawn_server(command)
 }
@@ -146,6 +152,7 @@ fn demo_shop_visitors_see_the_right_content_in_chromium() {
         .env("REGARD_URL", &server.base)
         .env("REGARD_WRITE_KEY", &write_key)
         .env("REGARD_ADMIN_KEY", &admin_key)
+        .env("REGARD_DEMO_USER", DEMO_USER)
         .env("CHROMIUM", &chromium);
     let output = run(node, BROWSER_TIMEOUT);
     println!("{}", String::from_utf8_lossy(&output.stdout));

@@ -579,6 +579,56 @@ pub fn lint(source: &str, policy: &LintPolicy) -> Result<(), TemplateError> {
     linter.finish()
 }
 
+/// The top-level variables of [`RenderContext`] other than `traits`, as templates name them.
+const CONTEXT_VARIABLES: [&str; 10] = [
+    "visitor",
+    "locale",
+    "currency",
+    "timezone",
+    "country",
+    "campaign",
+    "page",
+    "recently_viewed",
+    "nearest_store",
+    "recommendations",
+];
+
+/// What a template reads of the person and the visit: the record of processing lists these as
+/// the template's uses of personal data, so it reads them the way [`lint`] does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateReads {
+    /// The traits named (`traits.city`, `traits["city"]`, `traits.get("city")`), in first-use order.
+    pub traits: Vec<String>,
+    /// The other [`RenderContext`] variables mentioned (`recently_viewed`, `country`...), in
+    /// first-use order. A loop variable that shadows one is counted too: for a register, saying
+    /// too much is the safe mistake.
+    pub variables: Vec<String>,
+}
+
+/// Lists what `source` reads (see [`TemplateReads`]); comments and `raw` blocks are skipped.
+pub fn template_reads(source: &str) -> TemplateReads {
+    let mut reads = TemplateReads::default();
+    for tag in scan_tags(source) {
+        let tokens = tokenize(tag.body);
+        for (index, token) in tokens.iter().enumerate() {
+            let Token::Ident(identifier) = token else { continue };
+            if index > 0 && is_punct(tokens.get(index - 1), ".") {
+                continue;
+            }
+            if *identifier == "traits" {
+                if let Some(reference) = trait_reference(&tokens, index) {
+                    if !reads.traits.contains(&reference.field) {
+                        reads.traits.push(reference.field);
+                    }
+                }
+            } else if CONTEXT_VARIABLES.contains(identifier) && !reads.variables.iter().any(|v| v == identifier) {
+                reads.variables.push((*identifier).to_owned());
+            }
+        }
+    }
+    reads
+}
+
 /// Whether a tag prints (`{{ }}`) or is a statement (`{% %}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TagKind {

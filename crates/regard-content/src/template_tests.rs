@@ -524,3 +524,13 @@ fn lint_never_panics_on_odd_input() {
     let deeply_nested = format!("{{{{ {}1{} }}}}", "(".repeat(10_000), ")".repeat(10_000));
     assert_eq!(lint_kind(&deeply_nested), Some(TemplateErrorKind::Syntax));
 }
+
+#[test]
+fn template_reads_lists_the_traits_and_context_variables_a_template_names() {
+    let reads = template_reads(
+        "{# traits.secret #}{% if traits.first_name %}Hi {{ traits[\"first_name\"] }} from {{ traits.get('city') }}\
+         {% endif %}{% for p in recently_viewed %}{{ p.name }}{% endfor %}{{ country }}{{ page.country }}",
+    );
+    assert_eq!(reads.traits, vec!["first_name".to_owned(), "city".to_owned()]);
+    assert_eq!(reads.variables, vec!["recently_viewed".to_owned(), "country".to_owned(), "page".to_owned()]);
+}

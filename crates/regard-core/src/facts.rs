@@ -166,6 +166,23 @@ pub struct FactBatch {
     pub segments: Vec<SegmentFact>,
     /// Segment memberships that changed.
     pub memberships: Vec<MembershipFact>,
+    /// People erased or anonymized: their rows go (after this batch's inserts).
+    pub erasures: Vec<ErasureFact>,
+}
+
+/// A person erased (or anonymized) at a data subject's request: every stored row of these
+/// profiles is deleted, their identities become tombstones so replayed old events cannot
+/// re-create them, and with `keep_counts` their events first join the anonymous daily counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureFact {
+    /// The profile and every profile merged into it.
+    pub profile_ids: Vec<ProfileId>,
+    /// Salted hashes of their userIds and anonymousIds.
+    pub tombstones: Vec<String>,
+    /// Messages about them timestamped at or before this are dropped if they arrive again.
+    pub at_ms: i64,
+    /// Anonymize: keep their events as anonymous daily counts before deleting them.
+    pub keep_counts: bool,
 }
 
 impl FactBatch {
@@ -181,6 +198,7 @@ impl FactBatch {
             && self.products.is_empty()
             && self.segments.is_empty()
             && self.memberships.is_empty()
+            && self.erasures.is_empty()
     }
 
     /// Empties the batch, keeping its allocations for the next commit.
@@ -195,6 +213,7 @@ impl FactBatch {
         self.products.clear();
         self.segments.clear();
         self.memberships.clear();
+        self.erasures.clear();
     }
 }
 

@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use crate::catalog::Product;
 use crate::consent::{ConsentCategoryMap, ConsentDecision, ConsentMode, ConsentPurpose, ConsentSource};
 use crate::facts::{
-    ConsentFact, EventFact, FactBatch, IdentityFact, MembershipFact, MergeFact, ProfileId, ReceiptFact,
+    ConsentFact, ErasureFact, EventFact, FactBatch, IdentityFact, MembershipFact, MergeFact, ProfileId, ReceiptFact,
     ReducedCountKey, SegmentFact, TraitFact,
 };
 use crate::message::{IdentityKind, Message, MessageKind};
@@ -72,6 +72,9 @@ pub enum ApplyOutcome {
     /// No `analytics` consent: only the anonymous daily count (and identity facts of an
     /// identify) were kept.
     Reduced,
+    /// About a person who was erased, and timestamped before the erasure: dropped, so a
+    /// replayed old event cannot re-create them.
+    Erased,
 }
 
 /// A consent change requested through the API.
@@ -187,6 +190,10 @@ pub struct LiveState {
     /// predictive models and read by `score` segment conditions. Derived, never stored:
     /// the server recomputes them at start-up.
     scores: FxHashMap<ProfileId, Vec<(Symbol, f64)>>,
+    /// Salted hashes of erased people's ids, with the erasure time.
+    tombstones: FxHashMap<String, i64>,
+    /// The store's secret salt for tombstone hashes.
+    tombstone_salt: String,
 }
 
 impl LiveState {
@@ -211,6 +218,8 @@ impl LiveState {
             next_seq: 1,
             next_profile_id: 1,
             scores: FxHashMap::default(),
+            tombstones: FxHashMap::default(),
+            tombstone_salt: String::new(),
         }
     }
 
@@ -321,6 +330,9 @@ impl LiveState {
     pub fn apply_message(&mut self, message: Message, facts: &mut FactBatch) -> ApplyOutcome {
         if !self.dedup.insert(&message.message_id, message.received_at_ms) {
             return ApplyOutcome::Duplicate;
+        }
+        if !self.tombstones.is_empty() && self.is_tombstoned(&message) {
+            return ApplyOutcome::Erased;
         }
         let (consent_decisions, consent_source, policy_version) = self.consent_in(&message);
         let may_create = matches!(message.kind, MessageKind::Identify | MessageKind::Alias)
@@ -1073,6 +1085,86 @@ impl LiveState {
         }
         self.scratch.slots = slots;
         self.scratch.outcomes = outcomes;
+    }
+
+    // ---- erasure ------------------------------------------------------------------------
+
+    /// Sets the store's secret salt for tombstone hashes (at open, before replay).
+    pub fn set_tombstone_salt(&mut self, salt: &str) {
+        salt.clone_into(&mut self.tombstone_salt);
+    }
+
+    /// The salted hash an erased id is remembered by.
+    pub fn tombstone_hash(&self, kind: IdentityKind, value: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(self.tombstone_salt.as_bytes());
+        hasher.update([0, kind.code(), 0]);
+        hasher.update(value.as_bytes());
+        hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Remembers a tombstone (at replay).
+    pub fn replay_tombstone(&mut self, hash: String, at_ms: i64) {
+        let entry = self.tombstones.entry(hash).or_insert(at_ms);
+        *entry = (*entry).max(at_ms);
+    }
+
+    /// How many ids are tombstoned.
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstones.len()
+    }
+
+    fn is_tombstoned(&self, message: &Message) -> bool {
+        let ids = [
+            (IdentityKind::UserId, message.user_id.as_deref()),
+            (IdentityKind::AnonymousId, message.anonymous_id.as_deref()),
+            (IdentityKind::UserId, message.previous_id.as_deref()),
+        ];
+        ids.into_iter().filter_map(|(kind, value)| Some((kind, value?))).any(|(kind, value)| {
+            self.tombstones.get(&self.tombstone_hash(kind, value)).is_some_and(|at| message.timestamp_ms <= *at)
+        })
+    }
+
+    /// Erases a person: their profile and every profile merged into it leave memory (identities,
+    /// traits, consents, history, segment memberships, model scores) and `facts` gets the
+    /// erasure that deletes their rows and stores their tombstones. With `keep_counts` their
+    /// events first join the anonymous daily counts (anonymization). Returns the erased profile
+    /// ids, or `None` when nobody is known by `key`.
+    pub fn erase_person(
+        &mut self,
+        key: &str,
+        at_ms: i64,
+        keep_counts: bool,
+        facts: &mut FactBatch,
+    ) -> Option<Vec<ProfileId>> {
+        let canonical = self.find_profile(key)?.id;
+        let ids = self.member_ids(canonical);
+        let mut tombstones = Vec::new();
+        for id in &ids {
+            let Some(profile) = self.profiles.remove(id) else { continue };
+            for (kind, value) in &profile.identities {
+                let hash = self.tombstone_hash(*kind, value);
+                // Stored ids map to profiles; alias `previousId`s are user ids too.
+                match kind {
+                    IdentityKind::UserId => {
+                        self.user_ids.remove(value);
+                    }
+                    IdentityKind::AnonymousId => {
+                        self.anonymous_ids.remove(value);
+                    }
+                }
+                self.tombstones.insert(hash.clone(), at_ms);
+                tombstones.push(hash);
+            }
+            self.index.forget_profile(*id);
+            self.scores.remove(id);
+        }
+        self.merged_into.retain(|from, into| !ids.contains(from) && !ids.contains(into));
+        tombstones.sort_unstable();
+        tombstones.dedup();
+        facts.erasures.push(ErasureFact { profile_ids: ids.clone(), tombstones, at_ms, keep_counts });
+        Some(ids)
     }
 
     // ---- model scores -------------------------------------------------------------------

@@ -500,3 +500,38 @@ fn score_segments_follow_the_scores_and_drop_them_when_profiling_is_revoked() {
     assert!(!live.is_member(b, "at-risk"));
     assert_eq!(live.scored_profiles(), 0, "the revoked profile's scores are gone, not only hidden");
 }
+
+#[test]
+fn an_erased_person_leaves_memory_and_old_messages_cannot_bring_them_back() {
+    let mut live = state(ConsentMode::OptIn);
+    live.set_tombstone_salt("salt");
+    let mut facts = FactBatch::default();
+    let json = r#"{"id": "buyers", "name": "Buyers", "purpose": "personalization", "condition": {"purchases": {"count": {"gte": 1}}}}"#;
+    live.save_segment(SegmentDefinition::parse_str(json).expect("valid"), json.to_owned(), 0, &mut facts);
+    let mut order = granting(message(MessageKind::Track, "o1", Some("gone"), Some("anon-gone"), 1_000));
+    order.name = Some("Order Completed".into());
+    live.apply_message(order, &mut facts);
+    live.apply_message(granting(message(MessageKind::Track, "o2", Some("stays"), None, 1_000)), &mut facts);
+    assert_eq!(live.segment_size("buyers"), Some(1));
+    let mut erasure = FactBatch::default();
+    let ids = live.erase_person("anon-gone", 5_000, false, &mut erasure).expect("known");
+    assert_eq!(ids.len(), 1);
+    assert!(live.find_profile("gone").is_none() && live.find_profile("anon-gone").is_none());
+    assert!(live.find_profile("stays").is_some());
+    assert_eq!(live.segment_size("buyers"), Some(0), "the erased member left the segment");
+    let fact = &erasure.erasures[0];
+    assert_eq!(fact.tombstones.len(), 2, "userId and anonymousId");
+    assert!(fact.tombstones.iter().all(|t| !t.contains("gone")), "tombstones are hashes, not ids");
+    // An old message (a retry under a new id, or a replayed log) is dropped...
+    let old = granting(message(MessageKind::Track, "o3", Some("gone"), None, 4_000));
+    assert_eq!(live.apply_message(old, &mut FactBatch::default()), ApplyOutcome::Erased);
+    assert!(live.find_profile("gone").is_none());
+    // ...a message from after the erasure is new data the person sent again.
+    let new = granting(message(MessageKind::Track, "o4", Some("gone"), None, 6_000));
+    assert_eq!(live.apply_message(new, &mut FactBatch::default()), ApplyOutcome::Stored);
+    // The hashes depend on the store's salt.
+    let mut other = state(ConsentMode::OptIn);
+    other.set_tombstone_salt("another salt");
+    assert_ne!(other.tombstone_hash(IdentityKind::UserId, "gone"), live.tombstone_hash(IdentityKind::UserId, "gone"));
+    assert!(live.erase_person("nobody", 7_000, false, &mut FactBatch::default()).is_none());
+}

@@ -3,7 +3,14 @@
  *   <script src="https://regard.example/regard.js" data-write-key="wk_..." data-require-consent="true" defer></script>
  * data-api is Regard's origin (default: this script's). On load it sends a page event, then fills each
  * element marked data-regard-slot="..." with the content Regard decides, plus a "why?" link.
- * API: regard.page(), track(event, props), identify(userId, traits), consent(answer), optOut(), decide(), reset().
+ * API: regard.page(), track(event, props), identify(userId, traits, {userToken}), consent(answer), optOut(), decide(),
+ * reset().
+ *
+ * Signed-in visitors: a userId alone proves nothing (any browser could claim any), so Regard personalizes from what
+ * it knows about a user only with a user token your backend signed for that userId. Pass it on sign-in,
+ * regard.identify(id, traits, {userToken}), or render it on every page as data-user-token="v1...." on this script
+ * tag. It is sent (X-Regard-User-Token) with decide and "why?" calls while it matches the userId; without one, the
+ * visitor gets what their anonymous browsing earns, and the explanation says why.
  *
  * Consent: with data-require-consent="true" nothing is sent or stored until the visitor answers (calls
  * wait in a queue). The answer is remembered and travels in every request's context.consent. A banner
@@ -20,10 +27,10 @@
   'use strict';
   const script = document.currentScript || document.querySelector('script[data-write-key]');
   if (!script) return;
-  const {writeKey = '', api: apiAttr, requireConsent} = script.dataset;
+  const {writeKey = '', api: apiAttr, requireConsent, userToken: tokenAttr} = script.dataset;
   const auth = 'Basic ' + btoa(writeKey + ':');
   const api = (apiAttr || new URL(script.src, location.href).origin).replace(/\/+$/, '');
-  const ANON = 'regard_anonymous_id', USER = 'regard_user_id', CONSENT = 'regard_consent';
+  const ANON = 'regard_anonymous_id', USER = 'regard_user_id', CONSENT = 'regard_consent', TOKEN = 'regard_user_token';
 
   // localStorage where the browser allows it, a first-party cookie otherwise.
   const store = (k, v) => {
@@ -44,6 +51,16 @@
   try { answer = JSON.parse(store(CONSENT) || 'null'); } catch (e) { /* no answer */ }
   const allowed = () => requireConsent !== 'true' || answer !== null;
   let userId = allowed() ? store(USER) : null;
+  let userToken = tokenAttr || (allowed() ? store(TOKEN) : null);
+  // The userId a token was signed for: its second part, base64url of UTF-8.
+  const tokenUser = (token) => {
+    try {
+      const bytes = atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'));
+      return new TextDecoder().decode(Uint8Array.from(bytes, (c) => c.charCodeAt(0)));
+    } catch (e) { return null; }
+  };
+  // The token goes only with the userId it was signed for (a stale one would be refused).
+  const token = () => (userId && userToken && tokenUser(userToken) === userId ? userToken : null);
   // The anonymous id is created (and stored) only once sending is allowed.
   const anonymousId = () => store(ANON) || (store(ANON, memoryId = memoryId || uuid()), memoryId);
 
@@ -63,12 +80,15 @@
     return ctx;
   }
 
-  async function call(path, body) {
+  // `signed` adds the user token: decide and "why?" use it, ingestion does not need it.
+  async function call(path, body, signed) {
+    const proof = signed && token();
     const res = await fetch(api + path, {
       method: body ? 'POST' : 'GET', body: body && JSON.stringify(body), keepalive: !!body && path !== '/v1/decide',
-      headers: Object.assign({Authorization: auth}, body && {'Content-Type': 'application/json'}),
+      headers: Object.assign({Authorization: auth}, body && {'Content-Type': 'application/json'},
+        proof && {'X-Regard-User-Token': proof}),
     });
-    if (!res.ok) throw new Error(`regard: ${path} answered ${res.status}`);
+    if (!res.ok) throw Object.assign(new Error(`regard: ${path} answered ${res.status}`), {status: res.status});
     return res.json();
   }
 
@@ -87,9 +107,16 @@
     if (!allowed() || !slots.length) return;
     decisions++;
     let result;
+    const body = () => Object.assign({anonymousId: anonymousId(), slots, context: context()}, userId && {userId});
     try {
-      result = await call('/v1/decide', Object.assign({anonymousId: anonymousId(), slots, context: context()},
-        userId && {userId}));
+      result = await call('/v1/decide', body(), true).catch((e) => {
+        if (e.status !== 401 || !token()) throw e;
+        // An expired or revoked token: forget it and decide for the anonymous visitor.
+        console.warn(e.message + ': the user token was refused');
+        userToken = null;
+        store(TOKEN, null);
+        return call('/v1/decide', body(), true);
+      });
     } catch (e) { return console.warn(e.message); }
     for (const d of result.decisions || []) {
       for (const el of elements.filter((e) => e.dataset.regardSlot === d.slot)) {
@@ -101,7 +128,7 @@
         link.onclick = (event) => {
           event.preventDefault();
           out.textContent = ' …';
-          call(`/v1/decisions/${d.decision_id}/why`).then(
+          call(`/v1/decisions/${d.decision_id}/why`, null, true).then(
             (w) => { out.textContent = ' ' + (w.explanation || (w.reasons || []).join(' ')); },
             () => { out.textContent = ' The explanation is not available right now.'; });
         };
@@ -118,6 +145,7 @@
     for (const p of ['analytics', 'personalization', 'email', 'advertising', 'profiling']) answer[p] = !!(given && given[p]);
     store(CONSENT, JSON.stringify(answer));
     if (userId) store(USER, userId);
+    if (userToken && !tokenAttr) store(TOKEN, userToken);
     await send('track', {event: 'Consent Updated', properties: {categoryPreferences: answer}});
     const pending = queue;
     queue = [];
@@ -129,15 +157,19 @@
   const regard = window.regard = {
     page, consent, decide,
     track: (event, properties) => send('track', {event, properties: properties || {}}),
-    async identify(id, traits) {
+    async identify(id, traits, options) {
       userId = id ? String(id) : null;
       if (userId && allowed()) store(USER, userId);
+      if (options && options.userToken) {
+        userToken = String(options.userToken);
+        if (allowed()) store(TOKEN, userToken);
+      }
       await send('identify', {traits: traits || {}});
       await decide();
     },
     optOut: () => consent({}),
     // Forgets who this is (logout); the consent answer stays.
-    reset() { userId = memoryId = null; store(USER, null); store(ANON, null); },
+    reset() { userId = memoryId = userToken = null; store(USER, null); store(ANON, null); store(TOKEN, null); },
   };
 
   // The first page view waits in the queue while consent is required and not yet given.

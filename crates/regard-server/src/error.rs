@@ -15,6 +15,9 @@ pub enum ErrorCode {
     Unauthorized,
     /// A valid key without the right to this route (403).
     Forbidden,
+    /// A user token that is malformed, forged, expired or another user's, or none where a
+    /// decision about a signed-in person needs one (401); the field names where it was sent.
+    InvalidUserToken,
     /// The body is not JSON, or not the JSON shape expected (400).
     InvalidJson,
     /// A field has a wrong type or value (400).
@@ -49,7 +52,7 @@ impl ErrorCode {
     /// The HTTP status for this code.
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized | ErrorCode::InvalidUserToken => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::InvalidJson | ErrorCode::InvalidField | ErrorCode::MissingField | ErrorCode::MessageTooLarge => {
                 StatusCode::BAD_REQUEST
@@ -69,6 +72,7 @@ impl ErrorCode {
         match self {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::InvalidUserToken => "invalid_user_token",
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::InvalidField => "invalid_field",
             ErrorCode::MissingField => "missing_field",
@@ -86,9 +90,10 @@ impl ErrorCode {
     }
 
     /// Every code, for metrics and documentation.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
+        ErrorCode::InvalidUserToken,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidField,
         ErrorCode::MissingField,

@@ -12,8 +12,11 @@ pub mod content;
 pub mod error;
 pub mod metrics;
 pub mod predict;
+pub mod privacy;
 pub mod recs;
+pub mod register;
 pub mod routes;
+pub mod user_token;
 pub mod views;
 pub mod wire;
 
@@ -62,6 +65,8 @@ pub struct AppState {
     pub geo: Arc<content::GeoResolver>,
     /// Whether `/shop` serves the demo shop page.
     pub demo_shop: bool,
+    /// The one userId the demo shop page carries a signed user token for (demo only).
+    pub demo_user: Option<String>,
     /// The recommendation model serving now, and its training.
     pub recs: Arc<recs::RecsService>,
     /// The predictive models serving now, everyone's predictions, and their refits.
@@ -85,6 +90,7 @@ impl AppState {
             content,
             geo: Arc::new(geo),
             demo_shop: false,
+            demo_user: None,
             recs: Arc::default(),
             predict: Arc::default(),
         }
@@ -125,7 +131,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/profiles/{id}/predictions", get(routes::predict::of_profile))
         .route("/v1/predictions/train", post(routes::predict::train))
         .route("/v1/predictions/status", get(routes::predict::status))
+        .route("/v1/privacy/register", get(routes::privacy_register::register))
+        .route("/v1/privacy/requests", post(routes::privacy::create).get(routes::privacy::list))
         .route("/v1/decisions/{id}/why", get(decide::why))
+        .route("/v1/user-tokens", post(routes::user_tokens::create))
         .route("/v1/profiles/{id}/decisions", get(decide::of_profile))
         .route("/v1/stats/reduced", get(ops::reduced_counts))
         .route("/healthz", get(ops::healthz))

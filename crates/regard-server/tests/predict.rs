@@ -203,7 +203,9 @@ async fn predictions_are_served_with_explanations_and_feed_segments() {
         "default": {"template": "Welcome!"}});
     let (status, body) = app.send("POST", "/v1/slots", Some(ADMIN_KEY), Some(slot)).await;
     assert_eq!(status, 201, "{body}");
-    let decide = |user: &'static str| json!({"userId": user, "slots": ["winback"]});
+    // With the write key, as a signed-in browser asks: the user's token comes along.
+    let decide =
+        |user: &'static str| json!({"userId": user, "userToken": common::user_token(user), "slots": ["winback"]});
     let (_, answer) = app.send("POST", "/v1/decide", Some(WRITE_KEY), Some(decide("lapsed"))).await;
     let decision = &answer["decisions"][0];
     assert_eq!((decision["variant"].as_str(), decision["level"].as_str()), (Some("we_miss_you"), Some("predictive")));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestApp, ADMIN_KEY, WRITE_KEY};
+use common::{user_token, TestApp, ADMIN_KEY, WRITE_KEY};
 use serde_json::{json, Value};
 
 impl TestApp {
@@ -13,6 +13,12 @@ impl TestApp {
 
     async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
         self.send("POST", path, Some(key), Some(body)).await
+    }
+
+    /// A person's list with the write key and their user token, as a signed-in browser asks.
+    async fn recommendations(&self, user: &str, query: &str) -> (u16, Value) {
+        let path = format!("/v1/recommendations?user={user}&user_token={}{query}", user_token(user));
+        self.get(&path, WRITE_KEY).await
     }
 }
 
@@ -88,7 +94,7 @@ async fn trained(app: &TestApp) {
 async fn a_person_gets_items_with_strategies_and_reasons_and_rules_hold() {
     let app = shop().await;
     trained(&app).await;
-    let (status, body) = app.get("/v1/recommendations?user=newcomer&n=3", WRITE_KEY).await;
+    let (status, body) = app.recommendations("newcomer", "&n=3").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["personalized"], true);
     let items = body["items"].as_array().unwrap();
@@ -102,24 +108,21 @@ async fn a_person_gets_items_with_strategies_and_reasons_and_rules_hold() {
         assert!(item["name"].as_str().unwrap().starts_with("Product "), "{item}");
     }
     // An explicit exclusion and a price ceiling hold.
-    let (_, body) = app.get("/v1/recommendations?user=newcomer&n=5&exclude=p2&max_price=25", WRITE_KEY).await;
+    let (_, body) = app.recommendations("newcomer", "&n=5&exclude=p2&max_price=25").await;
     for item in body["items"].as_array().unwrap() {
         assert_ne!(item["id"], "p2", "{body}");
         assert!(item["price"].as_f64().unwrap() <= 25.0, "{body}");
     }
     // A cart add reaches the model at once (from the profile, no retrain): what is in the cart
     // is not offered back, by the popular strategy either, which would otherwise list it.
-    let (_, body) = app.get("/v1/recommendations?user=newcomer&n=5&strategy=popular", WRITE_KEY).await;
+    let (_, body) = app.recommendations("newcomer", "&n=5&strategy=popular").await;
     let before: Vec<Value> = body["items"].as_array().unwrap().clone();
     assert!(before.iter().any(|i| i["id"] == "p4"), "{body}");
     let added = event(9_000, "newcomer", "Product Added", "p4", true);
     assert_eq!(app.post("/v1/track", WRITE_KEY, added).await.0, 200);
-    for path in [
-        "/v1/recommendations?user=newcomer&n=5&strategy=popular",
-        "/v1/recommendations?user=newcomer&n=5&exclude_cart=true",
-    ] {
-        let (_, body) = app.get(path, WRITE_KEY).await;
-        assert!(body["items"].as_array().unwrap().iter().all(|i| i["id"] != "p4"), "{path}: {body}");
+    for query in ["&n=5&strategy=popular", "&n=5&exclude_cart=true"] {
+        let (_, body) = app.recommendations("newcomer", query).await;
+        assert!(body["items"].as_array().unwrap().iter().all(|i| i["id"] != "p4"), "{query}: {body}");
     }
     // A product added to the catalog after training gets neighbours without a retrain.
     let response = app
@@ -152,7 +155,7 @@ async fn a_person_gets_items_with_strategies_and_reasons_and_rules_hold() {
 async fn without_personalization_consent_only_popular_items_are_given() {
     let app = shop().await;
     trained(&app).await;
-    let (status, body) = app.get("/v1/recommendations?user=private&n=3", WRITE_KEY).await;
+    let (status, body) = app.recommendations("private", "&n=3").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["personalized"], false);
     assert!(body["explanation"].as_str().unwrap().contains("nothing about you"), "{body}");
@@ -200,7 +203,8 @@ async fn recommendation_slots_fill_decisions_and_fall_back_to_popular() {
     let decide = |user: &'static str| {
         let app = &app;
         async move {
-            let (status, body) = app.post("/v1/decide", WRITE_KEY, json!({"userId": user, "slots": ["row"]})).await;
+            let body = json!({"userId": user, "userToken": user_token(user), "slots": ["row"]});
+            let (status, body) = app.post("/v1/decide", WRITE_KEY, body).await;
             assert_eq!(status, 200, "{body}");
             body["decisions"][0].clone()
         }

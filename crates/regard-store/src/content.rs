@@ -51,7 +51,55 @@ const MIGRATIONS: &[&str] = &[
         decisions TEXT NOT NULL      -- JSON array: slot, variant, level, purpose, explanation, detail
     );
     CREATE INDEX decisions_profile ON decisions (profile_id, at_ms);",
+    // v2: data subject requests, with their status and deadline. Once an erasure is done the
+    // subject is kept only masked.
+    "CREATE TABLE privacy_requests (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        regulation TEXT NOT NULL,
+        status TEXT NOT NULL,
+        received_ms INTEGER NOT NULL,
+        deadline_ms INTEGER NOT NULL,
+        completed_ms INTEGER,
+        result TEXT
+    ) WITHOUT ROWID;",
 ];
+
+/// An id masked for the request log once the person is gone: `us***42` (two characters at each
+/// end; `***` for ids of four characters or fewer).
+pub fn mask_subject(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() <= 4 {
+        return "***".to_owned();
+    }
+    let head: String = chars[..2].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}***{tail}")
+}
+
+/// One data subject request (access, erasure, anonymization) with its status and deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivacyRequestRow {
+    /// Its id.
+    pub id: String,
+    /// `access`, `erase` or `anonymize`.
+    pub kind: String,
+    /// Whom it is about: the id as given, masked once an erasure or anonymization is done.
+    pub subject: String,
+    /// `gdpr` (30 days) or `ccpa` (45 days).
+    pub regulation: String,
+    /// `received`, `completed` or `failed`.
+    pub status: String,
+    /// When it arrived (Unix ms).
+    pub received_ms: i64,
+    /// When it must be answered by (Unix ms).
+    pub deadline_ms: i64,
+    /// When it was answered.
+    pub completed_ms: Option<i64>,
+    /// What was done, as JSON.
+    pub result: Option<String>,
+}
 
 /// One logged decision: what was shown to whom, when, at which level, and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +176,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let connection = Connection::open(path)?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
+    // Erased decisions are overwritten with zeros, not just unlinked.
+    connection.pragma_update(None, "secure_delete", "ON")?;
     connection.busy_timeout(Duration::from_secs(5))?;
     Ok(connection)
 }
@@ -283,6 +333,75 @@ impl ContentStore {
         out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.decision_id.cmp(&b.decision_id)));
         out.truncate(limit);
         Ok(out)
+    }
+
+    /// Deletes every logged decision about these profiles or ids (an erasure), then checkpoints
+    /// so the zeroed pages leave the WAL. Returns how many requests' rows went.
+    pub fn erase_decisions(&self, profile_ids: &[u64], ids: &[String]) -> Result<usize, StoreError> {
+        self.flush();
+        let connection = self.connection.lock();
+        let mut deleted = 0;
+        for id in profile_ids {
+            deleted += connection.execute("DELETE FROM decisions WHERE profile_id = ?1", params![*id as i64])?;
+        }
+        for id in ids {
+            deleted +=
+                connection.execute("DELETE FROM decisions WHERE user_id = ?1 OR anonymous_id = ?1", params![id])?;
+            // Earlier requests about the person keep only the masked id.
+            connection.execute(
+                "UPDATE privacy_requests SET subject = ?2 WHERE subject = ?1",
+                params![id, mask_subject(id)],
+            )?;
+        }
+        connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(deleted)
+    }
+
+    /// Records a privacy request or updates its status.
+    pub fn save_privacy_request(&self, request: &PrivacyRequestRow) -> Result<(), StoreError> {
+        let connection = self.connection.lock();
+        connection.execute(
+            "INSERT INTO privacy_requests
+                 (id, kind, subject, regulation, status, received_ms, deadline_ms, completed_ms, result)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET subject = excluded.subject, status = excluded.status,
+                 completed_ms = excluded.completed_ms, result = excluded.result",
+            params![
+                request.id,
+                request.kind,
+                request.subject,
+                request.regulation,
+                request.status,
+                request.received_ms,
+                request.deadline_ms,
+                request.completed_ms,
+                request.result
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every privacy request, newest first.
+    pub fn privacy_requests(&self) -> Result<Vec<PrivacyRequestRow>, StoreError> {
+        let connection = self.connection.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT id, kind, subject, regulation, status, received_ms, deadline_ms, completed_ms, result
+             FROM privacy_requests ORDER BY received_ms DESC, id DESC",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(PrivacyRequestRow {
+                id: row.get(0)?,
+                kind: row.get(1)?,
+                subject: row.get(2)?,
+                regulation: row.get(3)?,
+                status: row.get(4)?,
+                received_ms: row.get(5)?,
+                deadline_ms: row.get(6)?,
+                completed_ms: row.get(7)?,
+                result: row.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Waits until every queued decision is written (for tests and shutdown).

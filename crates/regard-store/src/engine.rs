@@ -104,6 +104,8 @@ pub struct IngestReceipt {
     pub duplicates: u32,
     /// Kept in reduced form (no `analytics` consent).
     pub reduced: u32,
+    /// Dropped: about an erased person and from before the erasure.
+    pub erased: u32,
 }
 
 /// A queued ingestion; [`PendingIngest::wait`] returns once it is durable.
@@ -860,6 +862,7 @@ fn apply(live: &mut LiveState, command: &mut Command, facts: &mut FactBatch) -> 
                     ApplyOutcome::Stored => receipt.stored += 1,
                     ApplyOutcome::Duplicate => receipt.duplicates += 1,
                     ApplyOutcome::Reduced => receipt.reduced += 1,
+                    ApplyOutcome::Erased => receipt.erased += 1,
                 }
             }
             Outcome::Ingest(receipt)
@@ -958,12 +961,12 @@ mod tests {
             let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("open");
             let receipt =
                 engine.ingest_blocking(vec![track("a", "x"), track("b", "x"), track("a", "x")]).expect("ingest");
-            assert_eq!(receipt, IngestReceipt { stored: 2, duplicates: 1, reduced: 0 });
+            assert_eq!(receipt, IngestReceipt { stored: 2, duplicates: 1, reduced: 0, erased: 0 });
         }
         let engine = Engine::open(config(dir.path()), &mut |_| {}).expect("reopen");
         assert_eq!(engine.replay_stats().events, 2);
         let receipt = engine.ingest_blocking(vec![track("b", "x"), track("c", "x")]).expect("ingest");
-        assert_eq!(receipt, IngestReceipt { stored: 1, duplicates: 1, reduced: 0 });
+        assert_eq!(receipt, IngestReceipt { stored: 1, duplicates: 1, reduced: 0, erased: 0 });
         assert_eq!(engine.reader().event_count().expect("count"), 3);
         assert_eq!(engine.state().find_profile("x").map(|p| p.timeline.len()), Some(3));
     }

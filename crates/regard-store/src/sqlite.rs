@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use regard_core::catalog::Product;
 use regard_core::consent::{ConsentPurpose, ConsentSource};
-use regard_core::facts::{ConsentFact, FactBatch, IdentityFact, MergeFact, ProfileId, SegmentFact, TraitFact};
+use regard_core::facts::{
+    ConsentFact, ErasureFact, FactBatch, IdentityFact, MergeFact, ProfileId, SegmentFact, TraitFact,
+};
 use regard_core::live::{LiveState, StoredEventColumns};
 use regard_core::message::{IdentityKind, MessageKind, RawMessage};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -137,6 +139,12 @@ CREATE TABLE segment_changes (
     // array), for "recently viewed" and recommendations without decoding messages. Rows
     // stored before it have NULL.
     "ALTER TABLE events ADD COLUMN product_id TEXT;",
+    // v4: erasure. Tombstones are salted hashes of erased people's ids (the salt lives in
+    // `meta`), so replayed old messages cannot re-create them.
+    r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE tombstones (hash TEXT PRIMARY KEY, at_ms INTEGER NOT NULL) WITHOUT ROWID;
+"#,
 ];
 
 fn configure(connection: &Connection, sync: SyncMode) -> Result<(), StoreError> {
@@ -145,6 +153,8 @@ fn configure(connection: &Connection, sync: SyncMode) -> Result<(), StoreError> 
     connection.pragma_update(None, "foreign_keys", "OFF")?;
     connection.pragma_update(None, "temp_store", "MEMORY")?;
     connection.pragma_update(None, "cache_size", -65_536)?;
+    // Deleted rows (erasure) are overwritten with zeros, not just unlinked.
+    connection.pragma_update(None, "secure_delete", "ON")?;
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
 }
@@ -162,6 +172,56 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// Deletes every row of an erased person, after (with `keep_counts`) adding their events to
+/// the anonymous daily counts, and stores their tombstones.
+fn erase(tx: &rusqlite::Transaction<'_>, erasure: &ErasureFact) -> Result<(), StoreError> {
+    let ids: Vec<String> = erasure.profile_ids.iter().map(|id| id.to_string()).collect();
+    let list = ids.join(",");
+    if erasure.keep_counts {
+        tx.execute(
+            &format!(
+                "INSERT INTO reduced_counts (day, kind, name, count)
+                 SELECT ts_ms / {DAY_MS}, kind, COALESCE(name, ''), count(*) FROM events
+                 WHERE profile_id IN ({list}) GROUP BY 1, 2, 3
+                 ON CONFLICT (day, kind, name) DO UPDATE SET count = count + excluded.count"
+            ),
+            [],
+        )?;
+    }
+    tx.execute(
+        &format!(
+            "DELETE FROM receipts WHERE message_id IN (SELECT message_id FROM events WHERE profile_id IN ({list}))"
+        ),
+        [],
+    )?;
+    for table in ["events", "identities", "trait_changes", "consents", "segment_changes"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE profile_id IN ({list})"), [])?;
+    }
+    tx.execute(&format!("DELETE FROM merges WHERE from_id IN ({list}) OR into_id IN ({list})"), [])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO tombstones (hash, at_ms) VALUES (?1, ?2) ON CONFLICT (hash) DO UPDATE SET at_ms = excluded.at_ms",
+    )?;
+    for hash in &erasure.tombstones {
+        insert.execute(params![hash, erasure.at_ms])?;
+    }
+    Ok(())
+}
+
+/// Milliseconds in a day, as the reduced counts bucket them.
+const DAY_MS: i64 = 86_400_000;
+
+/// Random bytes from the OS (for the tombstone salt), with a time-and-address fallback.
+fn getrandom_bytes(out: &mut [u8]) {
+    use std::io::Read;
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(out)).is_ok() {
+        return;
+    }
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = (seed >> ((i % 16) * 8)) as u8 ^ (i as u8).wrapping_mul(151);
+    }
 }
 
 fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
@@ -297,9 +357,33 @@ impl SqliteStore {
                 let doc = serde_json::to_string(p).map_err(|e| corrupt("products", e.to_string()))?;
                 upsert.execute(params![p.id, doc])?;
             }
+            for erasure in &facts.erasures {
+                erase(&tx, erasure)?;
+            }
         }
         tx.commit()?;
+        if !facts.erasures.is_empty() {
+            // Move the zeroed pages out of the WAL into the database file and empty the WAL, so
+            // the erased bytes are gone from both files.
+            self.connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         Ok(())
+    }
+
+    /// The store's secret salt for tombstone hashes, made on first use.
+    pub fn tombstone_salt(&mut self) -> Result<String, StoreError> {
+        let existing: Option<String> = self
+            .connection
+            .query_row("SELECT value FROM meta WHERE key = 'tombstone_salt'", [], |row| row.get(0))
+            .optional()?;
+        if let Some(salt) = existing {
+            return Ok(salt);
+        }
+        let mut bytes = [0u8; 16];
+        getrandom_bytes(&mut bytes);
+        let salt: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        self.connection.execute("INSERT INTO meta (key, value) VALUES ('tombstone_salt', ?1)", params![salt])?;
+        Ok(salt)
     }
 
     /// Stores a trained dictionary and returns its id.
@@ -325,7 +409,14 @@ impl SqliteStore {
     /// replayed so far, now and then.
     pub fn replay(&mut self, state: &mut LiveState, progress: &mut dyn FnMut(u64)) -> Result<ReplayStats, StoreError> {
         let mut stats = ReplayStats::default();
+        state.set_tombstone_salt(&self.tombstone_salt()?);
         let c = &self.connection;
+        let mut rows = c.prepare("SELECT hash, at_ms FROM tombstones")?;
+        let mut rows = rows.query([])?;
+        while let Some(row) = rows.next()? {
+            state.replay_tombstone(row.get(0)?, row.get(1)?);
+        }
+        drop(rows);
         let mut rows = c.prepare("SELECT kind, value, profile_id, at_ms FROM identities ORDER BY id")?;
         let mut rows = rows.query([])?;
         while let Some(row) = rows.next()? {
@@ -608,6 +699,26 @@ impl SqliteReader {
                 }
             }
             out.sort_by_key(|fact| std::cmp::Reverse(fact.at_ms));
+            Ok(out)
+        })
+    }
+
+    /// The ids of the compression dictionaries that contain any of `needles` (an erased
+    /// person's ids and trait values): a dictionary is trained on early messages, so it can
+    /// hold fragments of them.
+    pub fn dictionaries_containing(&self, needles: &[String]) -> Result<Vec<u32>, StoreError> {
+        self.with(|c| {
+            let mut select = c.prepare_cached("SELECT id, dictionary FROM dictionaries ORDER BY id")?;
+            let mut rows = select.query([])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let bytes: Vec<u8> = row.get(1)?;
+                let found =
+                    needles.iter().filter(|n| n.len() >= 4).any(|n| bytes.windows(n.len()).any(|w| w == n.as_bytes()));
+                if found {
+                    out.push(row.get::<_, i64>(0)? as u32);
+                }
+            }
             Ok(out)
         })
     }

@@ -536,6 +536,19 @@ impl SegmentIndex {
         !changed.is_empty()
     }
 
+    /// Forgets everything the index holds on a profile (an erasure): its signals, its
+    /// memberships (segment sizes drop) and its scheduled check.
+    pub fn forget_profile(&mut self, profile: ProfileId) {
+        if let Some(entry) = self.profiles.get_mut(&profile) {
+            for slot in entry.members.drain(..) {
+                if let Some(size) = self.sizes.get_mut(slot as usize) {
+                    *size = size.saturating_sub(1);
+                }
+            }
+            *entry = ProfileEntry::default();
+        }
+    }
+
     /// Sets a profile's memberships from evaluation outcomes, looking the profile up once;
     /// appends to `changed` those that changed.
     pub fn set_memberships(

@@ -6,6 +6,10 @@
 //! (ingestion, `/v1/decide`, `/v1/decisions/{id}/why`, the script itself) answer CORS preflights
 //! and allow any origin. No request carries cookies, so `*` is safe. Admin routes get no CORS
 //! headers at all: a browser page on another origin cannot read their answers.
+//!
+//! With `--demo-user ID` the demo page also carries a user token for that one userId, signed at
+//! each load, so the demo can show identified personalization without a backend of its own to
+//! sign tokens. That is for the demo only: whoever loads the page may act as that user.
 
 use axum::extract::{Request, State};
 use axum::http::header::{
@@ -22,7 +26,8 @@ use crate::AppState;
 /// The browser script, as shipped in `assets/regard.js`.
 pub const REGARD_JS: &str = include_str!("../../assets/regard.js");
 
-/// The demo shop page; `{{WRITE_KEY}}` is replaced with the instance's write key.
+/// The demo shop page; `{{WRITE_KEY}}` is replaced with the instance's write key, and
+/// `{{DEMO_USER}}` / `{{DEMO_USER_TOKEN}}` with the demo user and a token for them (or nothing).
 const SHOP_HTML: &str = include_str!("../../assets/shop.html");
 
 /// How long browsers and proxies may keep the script before asking again. Short, so a new
@@ -89,9 +94,24 @@ pub fn escape_html(text: &str) -> String {
     escaped
 }
 
-/// The demo shop page for `write_key`.
-pub fn shop_page(write_key: &str) -> String {
-    SHOP_HTML.replace("{{WRITE_KEY}}", &escape_html(write_key))
+/// How long the demo user's token lasts from the page load: a day of trying the demo.
+const DEMO_USER_TOKEN_TTL_SECS: u64 = 86_400;
+
+/// The demo user and a user token for them, as the demo page carries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoUser<'a> {
+    /// The userId the demo may sign in as.
+    pub user_id: &'a str,
+    /// A token signed for that userId.
+    pub token: &'a str,
+}
+
+/// The demo shop page for `write_key`, with the demo user's token when there is one.
+pub fn shop_page(write_key: &str, demo_user: Option<DemoUser<'_>>) -> String {
+    SHOP_HTML
+        .replace("{{WRITE_KEY}}", &escape_html(write_key))
+        .replace("{{DEMO_USER}}", &escape_html(demo_user.map_or("", |demo| demo.user_id)))
+        .replace("{{DEMO_USER_TOKEN}}", &escape_html(demo_user.map_or("", |demo| demo.token)))
 }
 
 /// The page may load only this server's script and talk only to this server; its own small
@@ -106,7 +126,13 @@ pub async fn shop(State(state): State<AppState>) -> Result<Response, ApiError> {
     }
     let headers =
         [(CONTENT_TYPE, "text/html; charset=utf-8"), (CACHE_CONTROL, "no-cache"), (CONTENT_SECURITY_POLICY, SHOP_CSP)];
-    Ok((headers, shop_page(&state.keys.write_key)).into_response())
+    let token = state.demo_user.as_deref().map(|user_id| {
+        let now_secs = crate::user_token::unix_secs(state.clock.now_ms());
+        crate::user_token::sign(&state.keys.user_token_secret, user_id, now_secs + DEMO_USER_TOKEN_TTL_SECS)
+    });
+    let demo_user =
+        state.demo_user.as_deref().zip(token.as_deref()).map(|(user_id, token)| DemoUser { user_id, token });
+    Ok((headers, shop_page(&state.keys.write_key, demo_user)).into_response())
 }
 
 /// The routes that the public write key may use from a browser on another origin.
@@ -141,7 +167,10 @@ pub async fn cors(request: Request, next: Next) -> Response {
         let headers = [
             allow_any_origin,
             (ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS")),
-            (ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type, Content-Encoding")),
+            (
+                ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("Authorization, Content-Type, Content-Encoding, X-Regard-User-Token"),
+            ),
             (ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(PREFLIGHT_MAX_AGE_SECS)),
         ];
         return (StatusCode::NO_CONTENT, headers).into_response();
@@ -179,9 +208,17 @@ mod tests {
 
     #[test]
     fn the_shop_page_carries_the_escaped_write_key() {
-        let page = shop_page("wk\"><script>&'");
+        let page = shop_page("wk\"><script>&'", None);
         assert!(page.contains("data-write-key=\"wk&quot;&gt;&lt;script&gt;&amp;&#39;\""));
-        assert!(!page.contains("{{WRITE_KEY}}"));
+        assert!(page.contains("data-demo-user=\"\""));
+        assert!(!page.contains("{{"), "every placeholder is filled");
+    }
+
+    #[test]
+    fn the_shop_page_carries_the_escaped_demo_user_and_token() {
+        let page = shop_page("wk", Some(DemoUser { user_id: "user-\"1", token: "v1.abc.1.sig" }));
+        assert!(page.contains("data-demo-user=\"user-&quot;1\""), "{page}");
+        assert!(page.contains("data-demo-user-token=\"v1.abc.1.sig\""), "{page}");
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! the person asking about their own decision, whose id is unguessable) and
 //! `GET /v1/profiles/{id}/decisions` (admin).
 //!
+//! With the write key a userId is only a claim: a decision uses what Regard knows about a
+//! signed-in person only with a valid user token for them (`userToken` in the body or the
+//! `X-Regard-User-Token` header), and "why" of such a decision needs the same token. Without
+//! one the decision rests on the anonymous visitor alone, and its explanation says so.
+//!
 //! Deciding reads the live state and the content snapshot in memory; its only write is the
 //! decision log's batched append.
 
@@ -19,8 +24,10 @@ use regard_store::content::DecisionRecord;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::auth::{presented_user_token, Access, UserProof, UNSIGNED_USER_EXPLANATION};
 use crate::body::read_body;
 use crate::error::{ApiError, ApiQuery, ErrorCode};
+use crate::user_token::{unix_secs, USER_TOKEN_HEADER_DISPLAY};
 use crate::AppState;
 
 /// Most slots one request may ask for.
@@ -35,6 +42,9 @@ struct DecideRequest {
     user_id: Option<String>,
     #[serde(rename = "anonymousId", default)]
     anonymous_id: Option<String>,
+    /// The user token for `userId`, when the page has it in hand rather than in the header.
+    #[serde(rename = "userToken", default)]
+    user_token: Option<String>,
     slots: Vec<String>,
     #[serde(default)]
     context: Option<Map<String, Value>>,
@@ -170,7 +180,7 @@ fn request_id(now_ms: i64) -> String {
     format!("{:012x}{random:020x}", (now_ms.max(0) as u64) & 0xffff_ffff_ffff)
 }
 
-/// `POST /v1/decide`: `{"userId"?, "anonymousId"?, "slots": [...], "context"?}` →
+/// `POST /v1/decide`: `{"userId"?, "anonymousId"?, "userToken"?, "slots": [...], "context"?}` →
 /// `{"decisions": [{"decision_id", "slot", "variant", "content", "level", "explanation"}]}`.
 pub async fn decide(
     State(state): State<AppState>,
@@ -178,7 +188,7 @@ pub async fn decide(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    state.keys.access(crate::auth::credential(&headers)?.as_deref())?;
+    let access = state.keys.access(crate::auth::credential(&headers)?.as_deref())?;
     let text_body = read_body(&headers, body, MAX_DECIDE_BYTES).await?;
     let request: DecideRequest = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text_body))
         .map_err(|e| {
@@ -215,22 +225,31 @@ pub async fn decide(
     let peer = peer.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip());
     let context = request_context(&state, &headers, peer, request.context.as_ref().unwrap_or(&Map::new()));
     let now_ms = state.clock.now_ms();
-    let find = |live: &regard_core::live::LiveState| {
-        request
-            .user_id
-            .as_deref()
-            .and_then(|id| live.find_by_user_id(id))
-            .or_else(|| request.anonymous_id.as_deref().and_then(|id| live.find_by_anonymous_id(id)))
-            .map(|p| p.id)
+    let token = presented_user_token(&headers, request.user_token.as_deref(), "userToken")?;
+    let proof = state.keys.user_proof(access, request.user_id.as_deref(), token, unix_secs(now_ms))?;
+    // The profile to decide from, and whether a signed-in person's data was held back for want
+    // of their token (the explanation then says so). A claimed userId always adds the sentence,
+    // whether or not Regard knows that user, so the answer does not tell who has an account.
+    let find = |live: &regard_core::live::LiveState| -> (Option<u64>, bool) {
+        let user_id = request.user_id.as_deref();
+        if let Some(profile) = user_id.filter(|_| proof.trusts_user_id()).and_then(|id| live.find_by_user_id(id)) {
+            return (Some(profile.id), false);
+        }
+        let claimed = proof == UserProof::Claimed;
+        match request.anonymous_id.as_deref().and_then(|id| live.find_by_anonymous_id(id)) {
+            Some(profile) if proof.may_use(profile, user_id) => (Some(profile.id), claimed),
+            Some(_) => (None, true),
+            None => (None, claimed),
+        }
     };
     // Recommendation lists are filled only when a requested slot shows one.
     let wants_lists = request.slots.iter().filter_map(|s| snapshot.slot(s)).any(|slot| {
         slot.definition.default_recommend.is_some() || slot.definition.variants.iter().any(|v| v.recommend.is_some())
     });
     let model = if wants_lists { state.recs.model() } else { None };
-    let (decisions, profile_id): (Vec<Result<SlotDecision, DecideError>>, Option<u64>) = {
+    let (decisions, profile_id, withheld): (Vec<Result<SlotDecision, DecideError>>, Option<u64>, bool) = {
         let live = state.engine.state();
-        let profile_id = find(&live);
+        let (profile_id, withheld) = find(&live);
         let profile = profile_id.and_then(|id| live.profile(id));
         let recently_viewed = profile.map(|p| crate::views::recently_viewed(&live, p)).unwrap_or_default();
         let history = match (model.as_deref(), profile) {
@@ -254,13 +273,19 @@ pub async fn decide(
         if let Some(recommender) = &recommender {
             person = person.with_recommender(recommender);
         }
-        (request.slots.iter().map(|slot| snapshot.decide(slot, &person, now_ms)).collect(), profile_id)
+        (request.slots.iter().map(|slot| snapshot.decide(slot, &person, now_ms)).collect(), profile_id, withheld)
     };
+    // Only a userId the key or a token vouches for is logged as the decision's person: "why"
+    // then asks for that person's token.
+    let logged_user_id = request.user_id.clone().filter(|_| proof.trusts_user_id());
     let mut answers = Vec::with_capacity(decisions.len());
     let mut records = Vec::with_capacity(decisions.len());
     let request_key = request_id(now_ms);
     for (index, decision) in decisions.into_iter().enumerate() {
-        let decision = decision.map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        let mut decision = decision.map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        if withheld {
+            decision.explanation = format!("{} {UNSIGNED_USER_EXPLANATION}", decision.explanation);
+        }
         let id = regard_store::content::decision_id(&request_key, index);
         answers.push(json!({
             "decision_id": id,
@@ -274,7 +299,7 @@ pub async fn decide(
             decision_id: id,
             at_ms: now_ms,
             profile_id,
-            user_id: request.user_id.clone(),
+            user_id: logged_user_id.clone(),
             anonymous_id: request.anonymous_id.clone(),
             slot: decision.slot.clone(),
             variant: decision.variant.clone(),
@@ -317,13 +342,22 @@ pub fn decision_view(record: &DecisionRecord) -> Value {
     })
 }
 
-/// `GET /v1/decisions/{id}/why`: the explanation of one decision, and what it rested on.
+/// Query of `GET /v1/decisions/{id}/why`.
+#[derive(Debug, Default, Deserialize)]
+pub struct WhyQuery {
+    /// The user token of the person the decision was for, when not sent in the header.
+    pub user_token: Option<String>,
+}
+
+/// `GET /v1/decisions/{id}/why`: the explanation of one decision, and what it rested on. With
+/// the write key, a decision made for a signed-in person needs that person's user token.
 pub async fn why(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<WhyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    state.keys.access(crate::auth::credential(&headers)?.as_deref())?;
+    let access = state.keys.access(crate::auth::credential(&headers)?.as_deref())?;
     let not_found = || ApiError::field(ErrorCode::NotFound, "id", format!("no decision {id:?}"));
     if id.len() != 34 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(not_found());
@@ -335,6 +369,16 @@ pub async fn why(
         .map_err(|_| ApiError::new(ErrorCode::Internal, "the read task failed"))?
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?
         .ok_or_else(not_found)?;
+    if let (Access::Write, Some(user_id)) = (access, record.user_id.as_deref()) {
+        let token = presented_user_token(&headers, query.user_token.as_deref(), "user_token")?.ok_or_else(|| {
+            ApiError::field(
+                ErrorCode::InvalidUserToken,
+                USER_TOKEN_HEADER_DISPLAY,
+                "this decision was made for a signed-in person: send their user token",
+            )
+        })?;
+        state.keys.user_proof(access, Some(user_id), Some(token), unix_secs(state.clock.now_ms()))?;
+    }
     let mut view = decision_view(&record);
     if let Some(map) = view.as_object_mut() {
         // The person sees the sentences; the operator's detail stays in the admin view.

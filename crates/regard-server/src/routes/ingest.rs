@@ -26,6 +26,9 @@ pub struct IngestResponse {
     pub duplicates: u32,
     /// Messages kept only as anonymous counts for lack of `analytics` consent.
     pub reduced: u32,
+    /// Messages dropped because they are about a person who was erased, from before the
+    /// erasure (a replayed old event must not re-create them).
+    pub erased: u32,
 }
 
 async fn ingest(state: &AppState, messages: Vec<Message>) -> Result<Json<IngestResponse>, ApiError> {
@@ -53,6 +56,7 @@ async fn ingest(state: &AppState, messages: Vec<Message>) -> Result<Json<IngestR
         stored: receipt.stored,
         duplicates: receipt.duplicates,
         reduced: receipt.reduced,
+        erased: receipt.erased,
     }))
 }
 

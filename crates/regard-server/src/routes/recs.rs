@@ -1,5 +1,9 @@
 //! `GET /v1/recommendations` and `GET /v1/items/{id}/similar` (write key), and training:
 //! `POST /v1/recommendations/train`, `GET /v1/recommendations/status` (admin).
+//!
+//! With the write key, a person's list uses a signed-in person's history only with a valid
+//! user token for them (`user_token` or the `X-Regard-User-Token` header); without one, `user`
+//! may still name an anonymous visitor not tied to any userId.
 
 use std::sync::Arc;
 
@@ -11,6 +15,7 @@ use regard_recs::{BusinessFilter, CountryCode, ItemIdx, Recommendation, RecsMode
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::auth::{presented_user_token, UserProof, UNSIGNED_USER_EXPLANATION};
 use crate::error::{ApiError, ApiQuery, ErrorCode};
 use crate::recs::history_of;
 use crate::AppState;
@@ -24,6 +29,9 @@ pub const MAX_ITEMS: usize = 50;
 pub struct RecsQuery {
     /// userId or anonymousId (`/v1/recommendations` only).
     pub user: Option<String>,
+    /// The user token for `user` as a userId, when not sent in the header
+    /// (`/v1/recommendations` only).
+    pub user_token: Option<String>,
     /// Strategies in fallback order, comma-separated; default: the configured chain.
     pub strategy: Option<String>,
     /// Items wanted (default 10, at most 50).
@@ -129,14 +137,26 @@ pub async fn for_user(
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<RecsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    state.keys.access(crate::auth::credential(&headers)?.as_deref())?;
+    let access = state.keys.access(crate::auth::credential(&headers)?.as_deref())?;
+    let now_ms = state.clock.now_ms();
+    let token = presented_user_token(&headers, query.user_token.as_deref(), "user_token")?;
+    let proof = state.keys.user_proof(access, query.user.as_deref(), token, crate::user_token::unix_secs(now_ms))?;
     let model = model(&state)?;
     let prepared = prepare(&query, &model)?;
-    let now_ms = state.clock.now_ms();
-    let (profile, personalized, history, country) = {
+    let (profile, personalized, history, country, withheld) = {
         let live = state.engine.state();
-        let profile =
-            query.user.as_deref().and_then(|id| live.find_by_user_id(id).or_else(|| live.find_by_anonymous_id(id)));
+        // A userId only with the admin key or its token; an anonymousId only while it is tied
+        // to no userId (or to the one the token is for).
+        let profile = query.user.as_deref().and_then(|id| {
+            proof
+                .trusts_user_id()
+                .then(|| live.find_by_user_id(id))
+                .flatten()
+                .or_else(|| live.find_by_anonymous_id(id).filter(|p| proof.may_use(p, Some(id))))
+        });
+        // Said whenever a tokenless `user` found no anonymous visitor, known user or not, so
+        // the answer does not tell who has an account.
+        let withheld = proof == UserProof::Claimed && profile.is_none();
         let personalized = profile.is_some_and(|p| live.allows(p, ConsentPurpose::Personalization));
         let history = match profile {
             Some(p) if personalized => history_of(&model, p),
@@ -146,7 +166,7 @@ pub async fn for_user(
             .filter(|_| personalized)
             .and_then(|p| live.symbols.get("country").and_then(|s| p.trait_json(s)))
             .and_then(|json| serde_json::from_str::<String>(json).ok());
-        (profile.map(|p| live.canonical(p.id)), personalized, history, trait_country)
+        (profile.map(|p| live.canonical(p.id)), personalized, history, trait_country, withheld)
     };
     let country = country.or(query.country.clone()).as_deref().and_then(CountryCode::parse);
     let cart = crate::recs::cart_of(&history);
@@ -175,9 +195,11 @@ pub async fn for_user(
         "user": query.user,
         "personalized": personalized,
         "explanation": if personalized {
-            "Chosen from what you viewed and bought here, and what people with similar tastes bought."
+            "Chosen from what you viewed and bought here, and what people with similar tastes bought.".to_owned()
+        } else if withheld {
+            format!("Popular items: nothing about you was used to choose them. {UNSIGNED_USER_EXPLANATION}")
         } else {
-            "Popular items: nothing about you was used to choose them."
+            "Popular items: nothing about you was used to choose them.".to_owned()
         },
         "items": items.iter().map(|r| item_view(&model, &live, r)).collect::<Vec<_>>(),
     })))
@@ -192,8 +214,10 @@ pub async fn similar(
     ApiQuery(query): ApiQuery<RecsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     state.keys.access(crate::auth::credential(&headers)?.as_deref())?;
-    if query.user.is_some() {
-        return Err(ApiError::field(ErrorCode::InvalidField, "user", "similar items are the same for everyone"));
+    for (field, given) in [("user", query.user.is_some()), ("user_token", query.user_token.is_some())] {
+        if given {
+            return Err(ApiError::field(ErrorCode::InvalidField, field, "similar items are the same for everyone"));
+        }
     }
     let model = model(&state)?;
     let prepared = prepare(&query, &model)?;

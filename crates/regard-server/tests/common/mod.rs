@@ -12,6 +12,17 @@ use regard_store::{Engine, EngineConfig};
 
 pub const WRITE_KEY: &str = "test-write-key";
 pub const ADMIN_KEY: &str = "test-admin-key";
+pub const USER_TOKEN_SECRET: &str = "test-user-token-secret";
+
+/// Unix seconds now.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
+}
+
+/// A user token for `user_id` valid for an hour, as the operator's backend would sign it.
+pub fn user_token(user_id: &str) -> String {
+    regard_server::user_token::sign(USER_TOKEN_SECRET, user_id, now_secs() + 3_600)
+}
 
 /// A running server over a temporary store (removed when dropped).
 pub struct TestApp {
@@ -71,7 +82,11 @@ pub async fn spawn(options: Options<'_>) -> TestApp {
     config.live.consent_mode = options.consent_mode;
     let engine = Arc::new(Engine::open(config, &mut |_| {}).expect("engine"));
     let content = Arc::new(ContentService::open(dir.path(), Arc::default()).expect("content store"));
-    let keys = Keys { write_key: options.write_key.into(), admin_key: ADMIN_KEY.into() };
+    let keys = Keys {
+        write_key: options.write_key.into(),
+        admin_key: ADMIN_KEY.into(),
+        user_token_secret: USER_TOKEN_SECRET.into(),
+    };
     let mut state = AppState::new(engine, keys, content);
     state.demo_shop = options.demo_shop;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
