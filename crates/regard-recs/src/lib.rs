@@ -9,7 +9,8 @@
 //!
 //! * [`interactions`]: users, items, interactions (view, cart, purchase) and their CSV readers.
 //! * [`itemknn`]: item-item co-occurrence (cosine, Jaccard, lift; decay; minimum support; top-k).
-//! * [`als`]: implicit-feedback ALS (Hu, Koren & Volinsky 2008) with a conjugate-gradient solver.
+//! * [`als`]: implicit-feedback ALS (Hu, Koren & Volinsky 2008) with a conjugate-gradient solver;
+//!   queries find their best items with an 8-bit first pass and exact rescoring (`quantized`).
 //! * [`content`]: content similarity for items nobody has touched yet.
 //! * [`popularity`]: global, per category, per country, trending.
 //! * [`rules`]: the filter stage (just bought, durable suppression, stock, cart, exclusions,
@@ -29,9 +30,12 @@ mod matrix;
 pub mod model;
 mod parallel;
 pub mod popularity;
+mod quantized;
 pub mod rules;
 pub mod synthetic;
+mod topk;
 
+pub use als::AlsSearch;
 pub use error::RecsError;
 pub use interactions::{CountryCode, InteractionKind, InteractionLog, ItemIdx, ItemMeta, UserIdx};
 pub use model::{HistoryEvent, Reason, Recommendation, RecsConfig, RecsModel, RecsRequest, Strategy};

@@ -12,15 +12,13 @@
 //! ([`crate::rules`]), and the list fills in chain order, recording per item the strategy
 //! and the reason that produced it.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use crate::als::{dot, AlsConfig, AlsModel};
+use crate::als::{dot, AlsConfig, AlsModel, AlsSearch};
 use crate::catalog::ItemCatalog;
 use crate::content::content_neighbours;
 use crate::interactions::{
@@ -30,6 +28,7 @@ use crate::itemknn::{by_score_then_item, ItemItemConfig, ItemNeighbours, Neighbo
 use crate::matrix::{SparseRows, StrengthRule};
 use crate::popularity::{Popularity, PopularityConfig, PopularityWindow};
 use crate::rules::{RuleFilter, RuleInputs, RulesConfig};
+use crate::topk::TopK;
 use crate::RecsError;
 
 const DAY_SECS: f64 = 86_400.0;
@@ -177,6 +176,18 @@ pub struct HistoryEvent {
     pub timestamp_secs: i64,
 }
 
+impl HistoryEvent {
+    /// Every logged interaction of one user (by dense index), in log order: a person's whole
+    /// history as offline evaluation, benches and tests query with it.
+    pub fn all_of(log: &InteractionLog, user: u32) -> Vec<HistoryEvent> {
+        log.interactions
+            .iter()
+            .filter(|i| i.user.0 == user)
+            .map(|i| HistoryEvent { item: i.item, kind: i.kind, timestamp_secs: i.timestamp_secs })
+            .collect()
+    }
+}
+
 /// A recommendation query.
 #[derive(Debug, Clone, Default)]
 pub struct RecsRequest<'a> {
@@ -233,6 +244,10 @@ pub struct RecsConfig {
     pub history_limit: usize,
     /// Candidates each strategy proposes before the rules.
     pub candidates_per_strategy: usize,
+    /// How ALS and the hybrid find the latent model's best items; the lists are the same
+    /// either way, the quantized search is faster.
+    #[serde(default)]
+    pub als_search: AlsSearch,
     /// Content neighbours of a new item when co-occurrence gives fewer than k.
     pub content_top_k: usize,
     /// The default fallback chain of [`RecsModel::recommend`].
@@ -255,6 +270,7 @@ impl Default for RecsConfig {
             history_half_life_days: 0.25,
             history_limit: 50,
             candidates_per_strategy: 200,
+            als_search: AlsSearch::Quantized,
             content_top_k: 20,
             chain: vec![Strategy::Hybrid, Strategy::CategoryAffinity, Strategy::PopularInCountry, Strategy::Popular],
             item_chain: vec![
@@ -743,32 +759,22 @@ impl RecsModel {
     fn als_top(&self, context: &QueryContext, limit: usize) -> Option<(Vec<f32>, Vec<Candidate>)> {
         let als = self.als.as_ref()?;
         let user = self.user_vector(als, context)?;
-        let mut scores = vec![0.0_f32; als.n_items()];
-        als.score_all(&user, &mut scores);
-        for vector in self.added_item_factors.chunks_exact(als.factors()) {
-            scores.push(dot(&user, vector));
-        }
         let anchor = context.anchor.map(|a| a.item);
-        // A bounded min-heap keeps the best `limit` without materialising every item.
-        let mut heap: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(limit + 1);
-        for (idx, &score) in scores.iter().enumerate() {
-            if heap.len() == limit && heap.peek().is_some_and(|Reverse(worst)| score <= worst.0) {
-                continue;
-            }
-            let item = ItemIdx(idx as u32);
-            if context.seen.contains(&item) || Some(item) == anchor || score.is_nan() {
-                continue;
-            }
-            heap.push(Reverse(Scored(score, item)));
-            if heap.len() > limit {
-                heap.pop();
+        let skip = |item: ItemIdx| context.seen.contains(&item) || Some(item) == anchor;
+        let mut top = TopK::new(limit);
+        // Items added after training are few and outside the model's 8-bit copy: score them all.
+        for (offset, vector) in self.added_item_factors.chunks_exact(als.factors()).enumerate() {
+            let item = ItemIdx((als.n_items() + offset) as u32);
+            if !skip(item) {
+                top.offer(dot(&user, vector), item);
             }
         }
-        let mut list: Vec<Candidate> = heap
+        als.search(&user, &mut top, self.config.als_search, skip);
+        let list = top
+            .into_sorted()
             .into_iter()
-            .map(|Reverse(Scored(score, item))| Candidate { item, score, reason: Reason::FromYourHistory })
+            .map(|scored| Candidate { item: scored.1, score: scored.0, reason: Reason::FromYourHistory })
             .collect();
-        top_candidates(&mut list, limit);
         Some((user, list))
     }
 
@@ -790,7 +796,6 @@ impl RecsModel {
             (false, false) => return Vec::new(),
         };
         let mut list: Vec<Candidate> = Vec::with_capacity(knn.len() + limit);
-        let mut in_list: FxHashSet<ItemIdx> = FxHashSet::default();
         let user = als_top.as_ref().map(|(user, _)| user.as_slice());
         for (&item, &(score, anchor, kind, _)) in &knn {
             let als_score = match (self.als.as_deref(), user) {
@@ -802,10 +807,9 @@ impl RecsModel {
                 score: score * knn_weight + als_score * als_weight,
                 reason: Reason::BecauseYou { anchor, kind },
             });
-            in_list.insert(item);
         }
         if let Some((_, als_list)) = &als_top {
-            for candidate in als_list.iter().filter(|c| !in_list.contains(&c.item)) {
+            for candidate in als_list.iter().filter(|c| !knn.contains_key(&c.item)) {
                 list.push(Candidate { score: candidate.score.max(0.0) * als_weight, ..*candidate });
             }
         }
@@ -921,25 +925,6 @@ impl RecsModel {
             Arc::make_mut(&mut next.added_item_factors).extend_from_slice(&vector);
         }
         Ok(next)
-    }
-}
-
-/// A score with its item, ordered by score then by the larger item first, so that a min-heap
-/// drops the worst score and, among equals, the larger item.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Scored(f32, ItemIdx);
-
-impl Eq for Scored {}
-
-impl PartialOrd for Scored {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Scored {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
     }
 }
 

@@ -215,3 +215,47 @@ fn strategy_names_round_trip() {
     }
     assert!("magic".parse::<Strategy>().is_err());
 }
+
+#[test]
+fn the_quantized_als_search_serves_the_lists_of_the_exhaustive_one() {
+    use crate::synthetic::{generate, SyntheticConfig};
+    let log = generate(&SyntheticConfig {
+        users: 600,
+        items: 1_500,
+        categories: 20,
+        interactions: 9_000,
+        ..SyntheticConfig::default()
+    });
+    let config = RecsConfig {
+        als: Some(AlsConfig { factors: 24, iterations: 2, ..AlsConfig::default() }),
+        threads: 1,
+        ..RecsConfig::default()
+    };
+    // With an item added after training too, which the search scores outside the 8-bit copy.
+    let buyers: Vec<(&str, InteractionKind, i64)> =
+        log.users.keys().iter().take(30).map(|u| (u.as_str(), InteractionKind::Purchase, 0)).collect();
+    let quantized = RecsModel::train(&log, config.clone())
+        .and_then(|model| model.with_new_item("fresh", ItemMeta::default(), &buyers))
+        .expect("trains");
+    // The same factors, searched exhaustively.
+    let exhaustive =
+        RecsModel { config: Arc::new(RecsConfig { als_search: AlsSearch::Exhaustive, ..config }), ..quantized.clone() };
+    let now = log.interactions.iter().map(|i| i.timestamp_secs).max().unwrap_or(0);
+    let mut compared = 0;
+    for user in (0..log.n_users() as u32).step_by(3) {
+        let history = HistoryEvent::all_of(&log, user);
+        for chain in [&[][..], &[Strategy::Als][..], &[Strategy::Hybrid][..]] {
+            let request = RecsRequest {
+                history: &history,
+                user: Some(UserIdx(user)),
+                now_secs: now,
+                n: 10,
+                strategies: chain,
+                ..RecsRequest::default()
+            };
+            assert_eq!(quantized.recommend(&request), exhaustive.recommend(&request), "user {user}, {chain:?}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 400, "{compared}");
+}

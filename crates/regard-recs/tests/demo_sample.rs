@@ -32,12 +32,7 @@ fn a_trained_model_explains_every_recommendation() {
         counts[i.user.index()] += 1;
     }
     let user = (0..counts.len()).max_by_key(|u| counts[*u]).expect("a user") as u32;
-    let history: Vec<HistoryEvent> = log
-        .interactions
-        .iter()
-        .filter(|i| i.user.0 == user)
-        .map(|i| HistoryEvent { item: i.item, kind: i.kind, timestamp_secs: i.timestamp_secs })
-        .collect();
+    let history = HistoryEvent::all_of(&log, user);
     let now = history.iter().map(|e| e.timestamp_secs).max().expect("history") + 3_600;
     let request = RecsRequest {
         history: &history,
