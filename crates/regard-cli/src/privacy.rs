@@ -18,9 +18,12 @@ pub struct ExportArgs {
     pub id: String,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Write the JSON document here instead of printing it.
+    /// Write the document here instead of printing it (required for `--format zip`).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// `json` (one document) or `zip` (a CSV file per part, plus `export.json`).
+    #[arg(long, default_value = "json", value_parser = ["json", "zip"])]
+    pub format: String,
 }
 
 /// `regard privacy erase`.
@@ -59,6 +62,9 @@ fn request(kind: &str, subject: String, regulation: &str, now: i64) -> PrivacyRe
 
 /// `regard privacy export ID`.
 pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    if args.format == "zip" && args.output.is_none() {
+        anyhow::bail!("--format zip needs --output FILE.zip (a ZIP is not printed to the terminal)");
+    }
     let engine = open_engine(args.store.common.engine_config(&args.store.data)?)?;
     let content = open_content(&engine.config().data_dir, engine.config().live.policy.clone())?;
     let now = now_ms();
@@ -72,6 +78,13 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     engine.shutdown();
     content.store.shutdown();
     let document = result.map_err(|e| anyhow::anyhow!(e))?;
+    if args.format == "zip" {
+        let path = args.output.as_ref().context("--output is required")?;
+        let bytes = regard_server::privacy::export_zip(&document).map_err(|e| anyhow::anyhow!(e))?;
+        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("Wrote the export of {} to {} (a CSV per part, and export.json).", args.id, path.display());
+        return Ok(());
+    }
     let text = serde_json::to_string_pretty(&document)?;
     match &args.output {
         Some(path) => {

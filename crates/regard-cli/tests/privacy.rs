@@ -49,6 +49,19 @@ fn export_then_erase_survives_a_restart_and_a_replay() {
     assert_eq!(document["events"].as_array().map(Vec::len), Some(6), "{document}");
     assert!(document.to_string().contains(EMAIL));
     assert!(!files_containing(&data, EMAIL).is_empty(), "stored before the erasure");
+    let zip_path = dir.path().join("quinn.zip");
+    let zipped = regard()
+        .args(["privacy", "export", USER, "--format", "zip", "--output"])
+        .arg(&zip_path)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .expect("run");
+    assert!(zipped.status.success(), "{}", String::from_utf8_lossy(&zipped.stderr));
+    assert!(std::fs::read(&zip_path).is_ok_and(|b| b.starts_with(b"PK")), "a ZIP file");
+    let unprintable = regard().args(["privacy", "export", USER, "--format", "zip", "--data"]).arg(&data).output();
+    let unprintable = unprintable.expect("run");
+    assert!(!unprintable.status.success() && String::from_utf8_lossy(&unprintable.stderr).contains("--output"));
 
     let erase = regard().args(["privacy", "erase", USER, "--data"]).arg(&data).output().expect("run");
     assert!(erase.status.success(), "{}", String::from_utf8_lossy(&erase.stderr));

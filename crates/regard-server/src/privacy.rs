@@ -196,6 +196,87 @@ pub fn erase_person(
     })
 }
 
+/// The access export as a ZIP of CSV files, one per part of the document (events, trait
+/// history, consent history, segments, predictions, decisions...; the profile's own fields in
+/// `profile.csv`), plus the whole document as `export.json`: the form a person can open in a
+/// spreadsheet.
+pub fn export_zip(document: &Value) -> Result<Vec<u8>, PrivacyError> {
+    use std::io::Write;
+    let failed = |e: &dyn std::fmt::Display| PrivacyError::Store(format!("writing the ZIP: {e}"));
+    let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let cell = |value: &Value| match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut profile_rows: Vec<[String; 2]> = Vec::new();
+    for (part, value) in document.as_object().into_iter().flatten() {
+        let rows: Vec<&serde_json::Map<String, Value>> = match value {
+            Value::Array(items) if items.iter().all(Value::is_object) => {
+                items.iter().filter_map(Value::as_object).collect()
+            }
+            // A part that is an object of lists (predictions) becomes one file per list.
+            Value::Object(map) if map.values().any(|v| v.is_array()) && part != "traits" => {
+                for (inner, list) in map {
+                    if let Value::Array(items) = list {
+                        let rows: Vec<_> = items.iter().filter_map(Value::as_object).collect();
+                        write_csv(&mut archive, options, &format!("{part}_{inner}.csv"), &rows, &cell)?;
+                    } else {
+                        profile_rows.push([format!("{part}.{inner}"), cell(list)]);
+                    }
+                }
+                continue;
+            }
+            other => {
+                profile_rows.push([part.clone(), cell(other)]);
+                continue;
+            }
+        };
+        write_csv(&mut archive, options, &format!("{part}.csv"), &rows, &cell)?;
+    }
+    let mut profile = csv::Writer::from_writer(Vec::new());
+    profile.write_record(["field", "value"]).map_err(|e| failed(&e))?;
+    for row in &profile_rows {
+        profile.write_record(row).map_err(|e| failed(&e))?;
+    }
+    let bytes = profile.into_inner().map_err(|e| failed(&e))?;
+    archive.start_file("profile.csv", options).map_err(|e| failed(&e))?;
+    archive.write_all(&bytes).map_err(|e| failed(&e))?;
+    archive.start_file("export.json", options).map_err(|e| failed(&e))?;
+    let json = serde_json::to_vec_pretty(document).map_err(|e| failed(&e))?;
+    archive.write_all(&json).map_err(|e| failed(&e))?;
+    Ok(archive.finish().map_err(|e| failed(&e))?.into_inner())
+}
+
+fn write_csv(
+    archive: &mut zip::ZipWriter<std::io::Cursor<Vec<u8>>>,
+    options: zip::write::SimpleFileOptions,
+    name: &str,
+    rows: &[&serde_json::Map<String, Value>],
+    cell: &dyn Fn(&Value) -> String,
+) -> Result<(), PrivacyError> {
+    use std::io::Write;
+    let failed = |e: &dyn std::fmt::Display| PrivacyError::Store(format!("writing {name}: {e}"));
+    let mut columns: Vec<&str> = Vec::new();
+    for row in rows {
+        for key in row.keys() {
+            if !columns.contains(&key.as_str()) {
+                columns.push(key);
+            }
+        }
+    }
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(&columns).map_err(|e| failed(&e))?;
+    for row in rows {
+        let record: Vec<String> = columns.iter().map(|c| row.get(*c).map(cell).unwrap_or_default()).collect();
+        writer.write_record(&record).map_err(|e| failed(&e))?;
+    }
+    let bytes = writer.into_inner().map_err(|e| failed(&e))?;
+    archive.start_file(name, options).map_err(|e| failed(&e))?;
+    archive.write_all(&bytes).map_err(|e| failed(&e))
+}
+
 /// The identity kinds an id may be, for reports.
 pub fn identity_kind_name(kind: IdentityKind) -> &'static str {
     match kind {

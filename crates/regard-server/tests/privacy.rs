@@ -76,6 +76,30 @@ async fn access_exports_everything_and_erasure_leaves_no_trace() {
         assert!(!export[part].is_null(), "{part} missing from the export");
     }
 
+    // The same export as a ZIP of CSVs: a file per part, the events one row each.
+    let response = app
+        .client
+        .post(format!("{}/v1/privacy/requests", app.base))
+        .basic_auth(ADMIN_KEY, Some(""))
+        .json(&json!({"type": "access", "userId": USER, "format": "zip"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let bytes = response.bytes().await.expect("body");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a ZIP");
+    let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+    for file in ["events.csv", "trait_history.csv", "consent_history.csv", "segments.csv", "profile.csv", "export.json"]
+    {
+        assert!(names.iter().any(|n| n == file), "{file} missing from {names:?}");
+    }
+    let mut events = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("events.csv").expect("events.csv"), &mut events).expect("read");
+    assert_eq!(events.lines().count(), 5, "a header and 4 events: {events}");
+    let (status, body) = request(&app, json!({"type": "erase", "userId": USER, "format": "zip"})).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("format")), "{body}");
+
     // Before the erasure the files hold the person (so the check below can fail).
     assert!(!data_files_contain(&app, EMAIL).is_empty(), "the email should be stored before the erasure");
 
@@ -109,7 +133,7 @@ async fn access_exports_everything_and_erasure_leaves_no_trace() {
     let (status, list) = app.send("GET", "/v1/privacy/requests", Some(ADMIN_KEY), None).await;
     assert_eq!(status, 200);
     let requests = list["requests"].as_array().expect("a list");
-    assert_eq!(requests.len(), 2, "{list}");
+    assert_eq!(requests.len(), 3, "two accesses (JSON and ZIP) and the erasure: {list}");
     assert!(requests.iter().all(|r| r["status"] == "completed" && r["deadline"].is_string()), "{list}");
     assert!(!list.to_string().contains(USER), "the request log must not keep the erased id: {list}");
     let ccpa = requests.iter().find(|r| r["type"] == "erase").expect("the erasure");

@@ -30,6 +30,10 @@ pub struct PrivacyRequestBody {
     /// `gdpr` (default, 30 days) or `ccpa` (45 days).
     #[serde(default)]
     pub regulation: Option<String>,
+    /// For access: `json` (default, the request record with the export inside) or `zip` (the
+    /// export as a ZIP of CSV files plus `export.json`).
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ApiError {
@@ -50,10 +54,11 @@ pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     state.keys.require_admin(&headers)?;
     let body: PrivacyRequestBody = serde_json::from_slice(&body).map_err(|e| {
-        let field = ["type", "userId", "anonymousId", "regulation"]
+        let field = ["type", "userId", "anonymousId", "regulation", "format"]
             .into_iter()
             .find(|f| e.to_string().contains(&format!("`{f}`")))
             .unwrap_or("body");
@@ -62,6 +67,12 @@ pub async fn create(
     if !REQUEST_KINDS.contains(&body.kind.as_str()) {
         return Err(invalid("type", format!("{:?} is not a request type: use access, erase or anonymize", body.kind)));
     }
+    let zip = match body.format.as_deref() {
+        None | Some("json") => false,
+        Some("zip") if body.kind == "access" => true,
+        Some("zip") => return Err(invalid("format", "only an access request has an export to put in a ZIP")),
+        Some(other) => return Err(invalid("format", format!("{other:?} is not a format: use json or zip"))),
+    };
     let regulation = body.regulation.clone().unwrap_or_else(|| "gdpr".to_owned());
     let Some(days) = deadline_days(&regulation) else {
         return Err(invalid("regulation", format!("{regulation:?} is not supported: use gdpr or ccpa")));
@@ -153,11 +164,25 @@ pub async fn create(
         .map_err(|_| ApiError::new(ErrorCode::Internal, "a task failed"))?
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     match answer {
+        Ok(value) if zip => {
+            let bytes =
+                crate::privacy::export_zip(&value).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+            let disposition = format!("attachment; filename=\"regard-export-{}.zip\"", row.id);
+            Ok((
+                status,
+                [
+                    (axum::http::header::CONTENT_TYPE, "application/zip".to_owned()),
+                    (axum::http::header::CONTENT_DISPOSITION, disposition),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
         Ok(value) => {
             let mut view = request_view(&row, completed_ms);
             let key = if body.kind == "access" { "export" } else { "erasure" };
             view[key] = value;
-            Ok((status, Json(view)))
+            Ok((status, Json(view)).into_response())
         }
         Err(error) => Err(blocking_error(error)),
     }
