@@ -196,7 +196,7 @@ impl PredictService {
         let queued: Vec<ProfileId> = self.dirty.lock().drain().collect();
         let policy = engine.state().config().policy.clone();
         let categories = self.categories.lock().clone();
-        let mut refreshed = 0;
+        let mut updates: Vec<(ProfileId, Vec<(String, f64)>)> = Vec::new();
         for profile in queued {
             let canonical = engine.state().canonical(profile);
             if !allows_profiling(engine, canonical) {
@@ -205,15 +205,20 @@ impl PredictService {
             }
             let inputs = read_person(engine, &policy, &categories, canonical)?;
             let mut prediction = predict_person(&models, &inputs, now_ms);
-            let scores = std::mem::take(&mut prediction.scores);
+            updates.push((canonical, std::mem::take(&mut prediction.scores)));
             self.people.write().insert(canonical, Arc::new(prediction));
+        }
+        let refreshed = updates.len();
+        if refreshed > 0 {
+            // One trip through the writer for the whole burst of buyers.
             engine
                 .apply_blocking(move |live, facts| {
-                    let named: Vec<(&str, f64)> = scores.iter().map(|(n, v)| (n.as_str(), *v)).collect();
-                    live.set_scores(canonical, &named, now_ms, facts);
+                    for (profile, scores) in &updates {
+                        let named: Vec<(&str, f64)> = scores.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+                        live.set_scores(*profile, &named, now_ms, facts);
+                    }
                 })
                 .map_err(|e| format!("storing model scores: {e}"))?;
-            refreshed += 1;
         }
         Ok(refreshed)
     }
