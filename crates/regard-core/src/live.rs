@@ -1203,11 +1203,7 @@ impl LiveState {
                 return;
             }
         } else {
-            let row = scores
-                .iter()
-                .filter(|(_, value)| value.is_finite())
-                .map(|(name, value)| (self.symbols.intern(name), *value))
-                .collect();
+            let row = self.score_row(scores.iter().copied());
             self.scores.insert(profile_id, row);
         }
         if !self.index.score_segments().is_empty() {
@@ -1227,11 +1223,7 @@ impl LiveState {
             if scores.is_empty() || !self.allows(profile, ConsentPurpose::Profiling) {
                 continue;
             }
-            let row = scores
-                .iter()
-                .filter(|(_, value)| value.is_finite())
-                .map(|(name, value)| (self.symbols.intern(name), *value))
-                .collect();
+            let row = self.score_row(scores.iter().map(|(name, value)| (name.as_str(), *value)));
             self.scores.insert(profile_id, row);
             touched.push(profile_id);
         }
@@ -1243,6 +1235,11 @@ impl LiveState {
         for profile_id in touched {
             self.refresh_segments(profile_id, now_ms, Refresh::Scores, facts);
         }
+    }
+
+    /// Named scores as stored: names interned, non-finite values left out.
+    fn score_row<'a>(&mut self, scores: impl Iterator<Item = (&'a str, f64)>) -> Vec<(Symbol, f64)> {
+        scores.filter(|(_, value)| value.is_finite()).map(|(name, value)| (self.symbols.intern(name), value)).collect()
     }
 
     /// How many profiles hold model scores.

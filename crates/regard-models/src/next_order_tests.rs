@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
+use crate::optimize::assert_gradient;
 
 /// The lifetimes 0.11.3 fit on CDNOW, in weeks, as a realistic population model.
 const CDNOW: BgNbdParams =
@@ -165,22 +166,6 @@ fn fit_recovers_a_known_cadence_prior() {
     assert!((prior.between_sd - 0.5).abs() < 0.05, "{prior:?}");
     assert!((prior.within_sd - 0.25).abs() < 0.03, "{prior:?}");
     assert!(prior.within_df > 2.0 && prior.within_df < 8.0, "{prior:?}");
-}
-
-/// Asserts that an objective's analytic gradient matches central differences at `theta`.
-fn assert_gradient<const N: usize>(objective: &impl Objective<N>, theta: [f64; N]) {
-    let (_, gradient) = objective.value_and_gradient(&theta);
-    for i in 0..N {
-        let step = 1e-5;
-        let (mut forward, mut backward) = (theta, theta);
-        forward[i] += step;
-        backward[i] -= step;
-        let numeric = (objective.value(&forward) - objective.value(&backward)) / (2.0 * step);
-        assert!(
-            (gradient[i] - numeric).abs() <= 1e-6 * numeric.abs().max(1.0),
-            "θ = {theta:?}, i = {i}: {gradient:?} vs {numeric}"
-        );
-    }
 }
 
 #[test]

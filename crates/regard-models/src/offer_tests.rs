@@ -5,6 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
+use crate::optimize::assert_gradient;
 
 /// A Beta(a, b) draw for whole a, b: the a-th smallest of a + b − 1 uniforms.
 fn beta(rng: &mut ChaCha8Rng, a: usize, b: usize) -> f64 {
@@ -52,18 +53,7 @@ fn likelihood_gradient_matches_finite_differences() {
     let data = GroupedCounts::new(&customers(&mut rng, 500, |rng| beta(rng, 1, 3))).expect("valid");
     let objective = NegativeMeanLogLikelihood { data: &data };
     for theta in [[-1.0, 0.7], [0.3, -2.0], [-2.5, 5.0], [-1.1, 11.0]] {
-        let (_, gradient) = objective.value_and_gradient(&theta);
-        for i in 0..2 {
-            let step = 1e-5;
-            let (mut forward, mut backward) = (theta, theta);
-            forward[i] += step;
-            backward[i] -= step;
-            let numeric = (objective.value(&forward) - objective.value(&backward)) / (2.0 * step);
-            assert!(
-                (gradient[i] - numeric).abs() <= 1e-6 * numeric.abs().max(1.0),
-                "θ = {theta:?}: {gradient:?} vs {numeric}"
-            );
-        }
+        assert_gradient(&objective, theta);
     }
 }
 

@@ -536,6 +536,24 @@ pub(crate) fn finish_report<const N: usize>(
     Verdict { log_likelihood: -minimum.value * total_weight, converged }
 }
 
+/// Asserts that an objective's analytic gradient matches central differences at `theta`: the
+/// check every model's likelihood test makes.
+#[cfg(test)]
+pub(crate) fn assert_gradient<const N: usize>(objective: &impl Objective<N>, theta: [f64; N]) {
+    let (_, gradient) = objective.value_and_gradient(&theta);
+    for i in 0..N {
+        let step = 1e-5;
+        let (mut forward, mut backward) = (theta, theta);
+        forward[i] += step;
+        backward[i] -= step;
+        let numeric = (objective.value(&forward) - objective.value(&backward)) / (2.0 * step);
+        assert!(
+            (gradient[i] - numeric).abs() <= 1e-6 * numeric.abs().max(1.0),
+            "θ = {theta:?}, i = {i}: {gradient:?} vs {numeric}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
